@@ -1,0 +1,2 @@
+//! The `incident` command-line tool.
+fn main() {}

@@ -1,0 +1,351 @@
+//! Histories: every operation a workload performed, with its invocation
+//! time, completion time and outcome, as Jepsen records them.
+//!
+//! Values are integers (set elements, register versions, message ids):
+//! enough for every checker here and cheap to check at scale. Histories
+//! export as JSON lines and as EDN that Jepsen's checkers (elle-cli,
+//! knossos) read.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpStatus {
+    /// It happened (acknowledged).
+    Ok,
+    /// It definitely did not happen.
+    Fail,
+    /// It may have happened (timeout, connection lost mid-flight).
+    Unknown,
+}
+
+impl OpStatus {
+    /// Jepsen's name for the completion type: `:ok`, `:fail`, `:info`.
+    pub fn edn(self) -> &'static str {
+        match self {
+            OpStatus::Ok => ":ok",
+            OpStatus::Fail => ":fail",
+            OpStatus::Unknown => ":info",
+        }
+    }
+}
+
+/// One operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// The client (Jepsen's process) that performed it.
+    pub process: u32,
+    /// The operation's function: `add`, `read`, `write`, `cas`, `send`,
+    /// `deliver`, `enqueue`, `dequeue`, ...
+    pub f: String,
+    /// The key (register, room, recipient...), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The value written, added or sent (or the version read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// For reads of a whole collection: the values seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<i64>>,
+    /// When it was invoked, since the lab started.
+    #[serde(with = "crate::duration::serde_secs")]
+    pub invoke: Duration,
+    /// When it completed (or was given up on).
+    #[serde(with = "crate::duration::serde_secs")]
+    pub complete: Duration,
+    /// How it ended.
+    pub status: OpStatus,
+    /// The error, for `fail` and `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The phase in force at invocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+}
+
+impl Op {
+    /// A completed operation (times and phase are set by the runner).
+    pub fn new(f: impl Into<String>, status: OpStatus) -> Self {
+        Op {
+            process: 0,
+            f: f.into(),
+            key: None,
+            value: None,
+            values: None,
+            invoke: Duration::ZERO,
+            complete: Duration::ZERO,
+            status,
+            error: None,
+            phase: None,
+        }
+    }
+
+    /// An acknowledged operation.
+    pub fn ok(f: impl Into<String>) -> Self {
+        Op::new(f, OpStatus::Ok)
+    }
+
+    /// A definitely failed operation.
+    pub fn fail(f: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Op::new(f, OpStatus::Fail).with_error(error)
+    }
+
+    /// An operation with an unknown outcome.
+    pub fn unknown(f: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Op::new(f, OpStatus::Unknown).with_error(error)
+    }
+
+    /// Sets the key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the value.
+    pub fn with_value(mut self, value: i64) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    /// Sets the values read.
+    pub fn with_values(mut self, values: Vec<i64>) -> Self {
+        self.values = Some(values);
+        self
+    }
+
+    /// Sets the error text.
+    pub fn with_error(mut self, error: impl std::fmt::Display) -> Self {
+        self.error = Some(error.to_string());
+        self
+    }
+
+    /// Sets invoke and complete times.
+    pub fn at(mut self, invoke: Duration, complete: Duration) -> Self {
+        self.invoke = invoke;
+        self.complete = complete;
+        self
+    }
+
+    /// Sets the process.
+    pub fn by(mut self, process: u32) -> Self {
+        self.process = process;
+        self
+    }
+
+    /// How long it took.
+    pub fn latency(&self) -> Duration {
+        self.complete.saturating_sub(self.invoke)
+    }
+}
+
+/// An ordered list of operations (by invocation time).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The operations.
+    pub ops: Vec<Op>,
+}
+
+impl History {
+    /// A history from operations, sorted by invocation time.
+    pub fn new(mut ops: Vec<Op>) -> Self {
+        ops.sort_by_key(|o| (o.invoke, o.process));
+        History { ops }
+    }
+
+    /// Appends the operations of another history, keeping the order.
+    pub fn merge(&mut self, other: History) {
+        self.ops.extend(other.ops);
+        self.ops.sort_by_key(|o| (o.invoke, o.process));
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Operations of function `f`.
+    pub fn of<'a>(&'a self, f: &'a str) -> impl Iterator<Item = &'a Op> + 'a {
+        self.ops.iter().filter(move |o| o.f == f)
+    }
+
+    /// Counts by status.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for o in &self.ops {
+            match o.status {
+                OpStatus::Ok => c.0 += 1,
+                OpStatus::Fail => c.1 += 1,
+                OpStatus::Unknown => c.2 += 1,
+            }
+        }
+        c
+    }
+
+    /// Writes one JSON object per line.
+    pub fn write_jsonl(&self, mut w: impl Write) -> std::io::Result<()> {
+        for op in &self.ops {
+            serde_json::to_writer(&mut w, op)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Reads JSON lines written by [`History::write_jsonl`].
+    pub fn read_jsonl(text: &str) -> Result<History, serde_json::Error> {
+        let ops = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<Op>, _>>()?;
+        Ok(History { ops })
+    }
+
+    /// Writes the history as Jepsen EDN: for each operation an `:invoke`
+    /// entry and a completion entry (`:ok`, `:fail`, `:info`), in time
+    /// order, each with `:index`, `:time` (ns), `:process`, `:f` and `:value`.
+    /// Register ops on keys use Jepsen's independent-key tuples `[key value]`.
+    pub fn write_edn(&self, mut w: impl Write) -> std::io::Result<()> {
+        let mut entries: Vec<(Duration, u8, &Op)> = Vec::with_capacity(self.ops.len() * 2);
+        for op in &self.ops {
+            entries.push((op.invoke, 0, op));
+            entries.push((op.complete, 1, op));
+        }
+        entries.sort_by_key(|(t, phase, op)| (*t, *phase, op.process));
+        for (index, (t, phase, op)) in entries.into_iter().enumerate() {
+            let kind = if phase == 0 {
+                ":invoke"
+            } else {
+                op.status.edn()
+            };
+            // A read's value is unknown at invocation, as Jepsen writes it.
+            let value = if phase == 0 && op.values.is_some() {
+                "nil".to_string()
+            } else {
+                edn_value(op)
+            };
+            writeln!(
+                w,
+                "{{:index {index}, :time {}, :type {kind}, :process {}, :f :{}, :value {value}}}",
+                t.as_nanos(),
+                op.process,
+                edn_keyword(&op.f),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes `history.jsonl` and `history.edn` into `dir`.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        self.write_jsonl(std::io::BufWriter::new(std::fs::File::create(
+            dir.join("history.jsonl"),
+        )?))?;
+        self.write_edn(std::io::BufWriter::new(std::fs::File::create(
+            dir.join("history.edn"),
+        )?))?;
+        Ok(())
+    }
+}
+
+fn edn_keyword(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn edn_value(op: &Op) -> String {
+    let inner = match (&op.values, op.value) {
+        (Some(vs), _) => format!(
+            "[{}]",
+            vs.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        (None, Some(v)) => v.to_string(),
+        (None, None) => "nil".to_string(),
+    };
+    match &op.key {
+        Some(k) => format!("[{:?} {inner}]", k),
+        None => inner,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: u64) -> Duration {
+        Duration::from_millis(x)
+    }
+
+    #[test]
+    fn jsonl_round_trips() {
+        let h = History::new(vec![
+            Op::ok("add").with_value(1).at(s(1), s(2)),
+            Op::unknown("add", "timeout")
+                .with_value(2)
+                .at(s(3), s(9))
+                .by(1),
+            Op::ok("read").with_values(vec![1, 2]).at(s(10), s(11)),
+        ]);
+        let mut buf = Vec::new();
+        h.write_jsonl(&mut buf).unwrap();
+        let back = History::read_jsonl(std::str::from_utf8(&buf).unwrap()).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn edn_has_invoke_and_completion_in_time_order() {
+        let h = History::new(vec![
+            Op::ok("add").with_value(1).at(s(1), s(5)),
+            Op::fail("add", "no primary")
+                .with_value(2)
+                .at(s(2), s(3))
+                .by(1),
+            Op::ok("read").with_values(vec![1]).at(s(6), s(7)),
+            Op::ok("write").with_key("k1").with_value(3).at(s(8), s(9)),
+        ]);
+        let mut buf = Vec::new();
+        h.write_edn(&mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8);
+        assert!(lines[0].contains(":type :invoke") && lines[0].contains(":value 1"));
+        assert!(lines[1].contains(":process 1") && lines[1].contains(":type :invoke"));
+        assert!(lines[2].contains(":type :fail"));
+        assert!(lines[3].contains(":type :ok") && lines[3].contains(":f :add"));
+        assert!(lines[4].contains(":f :read") && lines[4].contains(":value nil"));
+        assert!(lines[5].contains(":value [1]"));
+        assert!(lines[7].contains(":value [\"k1\" 3]"));
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.starts_with(&format!("{{:index {i}, ")));
+        }
+    }
+
+    #[test]
+    fn counts_by_status() {
+        let h = History::new(vec![
+            Op::ok("a"),
+            Op::fail("a", "x"),
+            Op::unknown("a", "y"),
+            Op::ok("a"),
+        ]);
+        assert_eq!(h.counts(), (2, 1, 1));
+    }
+}

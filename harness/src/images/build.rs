@@ -1,0 +1,1 @@
+//! Offline image builds (see `incident images build`).

@@ -1,0 +1,434 @@
+//! The report of one incident: a serde model written as
+//! `target/incidents/<incident>/report.json` (with the history), and its
+//! stable view for insta snapshots: verdicts, anomaly counts and budget
+//! outcomes; never raw milliseconds, ids, ports or addresses.
+
+pub mod junit;
+
+use crate::checker::latency::LatencySummary;
+use crate::checker::{Check, CheckKind, Verdict};
+use crate::fault::FaultRecord;
+use crate::history::History;
+use crate::lab::{artifacts_root, LabCtx, TopologyEntry};
+use crate::spec::Variant;
+use crate::timeline::{Event, PhaseSpan};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The name of the check that judges recovery time against the budget.
+pub const RECOVERY_CHECK: &str = "availability.recovery";
+
+/// How the incident ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    /// The body completed; the verdict decides pass or fail.
+    Completed,
+    /// The body returned an error.
+    Error,
+    /// The body panicked.
+    Panicked,
+    /// The incident ran past its timeout.
+    TimedOut,
+    /// A requirement was missing.
+    Skipped,
+}
+
+/// The full, run-dependent report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The incident (test function) name.
+    pub incident: String,
+    /// The postmortem dossier id.
+    pub postmortem: String,
+    /// Before or after.
+    pub variant: Variant,
+    /// The seed (replaying with it reproduces the fault plan).
+    pub seed: u64,
+    /// The run id in labels and container names.
+    pub run_id: String,
+    /// Identifies one `cargo test` process, to group reports into a suite.
+    pub suite_run: String,
+    /// Unix time the lab started.
+    pub started_at_unix: f64,
+    /// Seconds the incident ran.
+    pub duration_secs: f64,
+    /// The recovery budget in seconds.
+    pub budget_secs: f64,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The error, panic message or skip reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The overall verdict for this variant (see [`Report::judge`]).
+    pub verdict: Verdict,
+    /// What ran where.
+    pub topology: Vec<TopologyEntry>,
+    /// Image references and their ids.
+    pub images: BTreeMap<String, String>,
+    /// Named spans of the timeline.
+    pub phases: Vec<PhaseSpan>,
+    /// The fault plan as executed (replay re-runs it).
+    pub faults: Vec<FaultRecord>,
+    /// Every event.
+    pub timeline: Vec<Event>,
+    /// Checker results.
+    pub checks: Vec<Check>,
+    /// Latency percentiles per phase of the main workload.
+    pub latency: Vec<LatencySummary>,
+    /// Measured figures (peaks, ratios, sizes).
+    pub figures: BTreeMap<String, f64>,
+    /// Time series for the picture: name → (seconds, value).
+    pub series: BTreeMap<String, Vec<(f64, f64)>>,
+    /// Things a reader must know.
+    pub notes: Vec<String>,
+    /// Operation counts: ok, fail, unknown.
+    pub ops: OpCounts,
+}
+
+/// Operation counts of the recorded history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpCounts {
+    /// Acknowledged.
+    pub ok: u64,
+    /// Definitely failed.
+    pub fail: u64,
+    /// Outcome unknown.
+    pub unknown: u64,
+}
+
+/// The part of a report that is identical from run to run: what
+/// `insta::assert_yaml_snapshot!(report.stable())` records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StableReport {
+    /// The incident name.
+    pub incident: String,
+    /// The postmortem dossier id.
+    pub postmortem: String,
+    /// Before or after.
+    pub variant: Variant,
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// The budget, as written (`90s`).
+    pub budget: String,
+    /// `within budget`, `over budget`, `not recovered`, or `not measured`.
+    pub recovery: String,
+    /// Phase names in order.
+    pub phases: Vec<String>,
+    /// Fault kinds in injection order.
+    pub faults: Vec<String>,
+    /// Every check: name, kind, verdict and stable counts.
+    pub checks: Vec<StableCheck>,
+}
+
+/// A check in the stable view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StableCheck {
+    /// Its name.
+    pub name: String,
+    /// How it counts.
+    pub kind: CheckKind,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Its stable counts (anomalies).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// An id for this test process, shared by every report it writes.
+pub fn suite_run_id() -> String {
+    crate::labels::owner_token()
+}
+
+impl Report {
+    /// The verdict of `checks` for `variant`:
+    /// - before: signature and always-checks must hold; at least one
+    ///   signature check is needed (reproducing nothing is not a pass);
+    /// - after: requirement and always-checks must hold; at least one
+    ///   requirement check is needed.
+    pub fn judge(variant: Variant, checks: &[Check]) -> Verdict {
+        let counted = |k: CheckKind| match variant {
+            Variant::Before => matches!(k, CheckKind::Signature | CheckKind::Always),
+            Variant::After => matches!(k, CheckKind::Requirement | CheckKind::Always),
+        };
+        let needed = match variant {
+            Variant::Before => CheckKind::Signature,
+            Variant::After => CheckKind::Requirement,
+        };
+        if !checks.iter().any(|c| c.kind == needed) {
+            return Verdict::Unknown;
+        }
+        Verdict::all(checks.iter().filter(|c| counted(c.kind)).map(|c| c.verdict))
+    }
+
+    /// Builds the report of a lab as it stands.
+    pub fn build(
+        lab: &LabCtx,
+        history: &History,
+        outcome: RunOutcome,
+        error: Option<String>,
+    ) -> Report {
+        let spec = lab.spec();
+        let end = lab.now();
+        let checks = lab.checks();
+        let judged = Report::judge(spec.variant, &checks);
+        let verdict = match outcome {
+            RunOutcome::Completed => judged,
+            RunOutcome::Skipped => Verdict::Unknown,
+            _ => Verdict::Invalid,
+        };
+        let (ok, fail, unknown) = history.counts();
+        let latency = if history.is_empty() {
+            Vec::new()
+        } else {
+            crate::checker::latency::per_phase(history, |_| true)
+        };
+        Report {
+            incident: spec.name.clone(),
+            postmortem: spec.postmortem.clone(),
+            variant: spec.variant,
+            seed: lab.seed(),
+            run_id: lab.run_id().to_string(),
+            suite_run: suite_run_id(),
+            started_at_unix: lab
+                .started_at()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            duration_secs: end.as_secs_f64(),
+            budget_secs: spec.budget.as_secs_f64(),
+            outcome,
+            error,
+            verdict,
+            topology: lab.topology(),
+            images: lab
+                .topology()
+                .into_iter()
+                .map(|t| (t.image.clone(), t.image))
+                .collect(),
+            phases: lab.timeline().phases(end),
+            faults: lab.faults(),
+            timeline: lab.timeline().events(),
+            checks,
+            latency,
+            figures: lab.figures(),
+            series: lab.series(),
+            notes: lab.notes(),
+            ops: OpCounts {
+                ok: ok as u64,
+                fail: fail as u64,
+                unknown: unknown as u64,
+            },
+        }
+    }
+
+    /// The stable view, for snapshots.
+    pub fn stable(&self) -> StableReport {
+        let recovery = match self.checks.iter().find(|c| c.name == RECOVERY_CHECK) {
+            None => "not measured".to_string(),
+            Some(c) if c.verdict == Verdict::Valid => "within budget".to_string(),
+            Some(c) if c.figures.contains_key("recovery_secs") => "over budget".to_string(),
+            Some(_) => "not recovered".to_string(),
+        };
+        StableReport {
+            incident: self.incident.clone(),
+            postmortem: self.postmortem.clone(),
+            variant: self.variant,
+            verdict: self.verdict,
+            budget: crate::duration::format(std::time::Duration::from_secs_f64(self.budget_secs)),
+            recovery,
+            phases: dedup(self.phases.iter().map(|p| p.name.clone())),
+            faults: self.faults.iter().map(|f| f.kind.clone()).collect(),
+            checks: self
+                .checks
+                .iter()
+                .map(|c| StableCheck {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                    verdict: c.verdict,
+                    counts: c.counts.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The recovery time in seconds, if it was measured.
+    pub fn recovery_secs(&self) -> Option<f64> {
+        self.checks
+            .iter()
+            .find(|c| c.name == RECOVERY_CHECK)
+            .and_then(|c| c.figures.get("recovery_secs").copied())
+    }
+
+    /// The checks that made the verdict not valid, one line each.
+    pub fn failures(&self) -> Vec<String> {
+        let counted = |k: CheckKind| match self.variant {
+            Variant::Before => matches!(k, CheckKind::Signature | CheckKind::Always),
+            Variant::After => matches!(k, CheckKind::Requirement | CheckKind::Always),
+        };
+        let mut out: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|c| counted(c.kind) && c.verdict != Verdict::Valid)
+            .map(|c| format!("{} ({:?}): {}", c.name, c.verdict, c.detail))
+            .collect();
+        if out.is_empty()
+            && self.verdict == Verdict::Unknown
+            && self.outcome == RunOutcome::Completed
+        {
+            out.push(match self.variant {
+                Variant::Before => "no signature check was recorded: a before variant must show the outage's signature".into(),
+                Variant::After => "no requirement check was recorded: an after variant must check recovery and integrity".into(),
+            });
+        }
+        out
+    }
+
+    /// The directory of this incident's artifacts.
+    pub fn dir(&self) -> PathBuf {
+        artifacts_root().join(&self.incident)
+    }
+
+    /// Writes `report.json` into `dir` (the history is written beside it by
+    /// [`LabCtx::finish`]), then refreshes the suite's JUnit file.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("report.json"), json)?;
+        junit::refresh(&artifacts_root())?;
+        Ok(())
+    }
+
+    /// Reads a `report.json`.
+    pub fn read(path: &Path) -> anyhow::Result<Report> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if out.last() != Some(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+impl LabCtx {
+    /// Attaches a workload's history to the report (several merge).
+    pub fn record_history(&self, history: &History) {
+        self.with_history(|h| h.merge(history.clone()));
+    }
+
+    /// Judges the run, writes `report.json`, `history.jsonl` and
+    /// `history.edn`, and returns the report. The runner fails the test if
+    /// the verdict is not valid; the body usually snapshots `report.stable()`.
+    pub async fn finish(&self) -> anyhow::Result<Report> {
+        let history = self.with_history(|h| h.clone());
+        let report = Report::build(self, &history, RunOutcome::Completed, None);
+        let dir = report.dir();
+        history.save(&dir)?;
+        report.write(&dir)?;
+        self.set_finished(report.clone());
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::Check;
+
+    #[test]
+    fn before_needs_a_reproduced_signature() {
+        let sig = Check::signature("backlog.unbounded", true, "grew");
+        let lost = Check::requirement("integrity.delivery", false, "lost 3");
+        assert_eq!(
+            Report::judge(Variant::Before, &[sig.clone(), lost.clone()]),
+            Verdict::Valid
+        );
+        assert_eq!(
+            Report::judge(Variant::Before, &[lost.clone()]),
+            Verdict::Unknown
+        );
+        let not = Check::signature("backlog.unbounded", false, "flat");
+        assert_eq!(Report::judge(Variant::Before, &[not]), Verdict::Invalid);
+    }
+
+    #[test]
+    fn after_needs_every_requirement() {
+        let ok = Check::requirement("integrity.set", true, "");
+        let late = Check::requirement(RECOVERY_CHECK, false, "120s > 90s");
+        let sig = Check::signature("sig", false, "");
+        assert_eq!(
+            Report::judge(Variant::After, &[ok.clone(), sig.clone()]),
+            Verdict::Valid
+        );
+        assert_eq!(Report::judge(Variant::After, &[ok, late]), Verdict::Invalid);
+        assert_eq!(Report::judge(Variant::After, &[sig]), Verdict::Unknown);
+        let phantom = Check::new(
+            "integrity.phantoms",
+            CheckKind::Always,
+            Verdict::Invalid,
+            "",
+        );
+        let sig_ok = Check::signature("sig", true, "");
+        assert_eq!(
+            Report::judge(Variant::Before, &[sig_ok, phantom]),
+            Verdict::Invalid
+        );
+    }
+}
+
+pub mod repeat {
+    //! `INCIDENT_REPEAT=N`: the spread of recovery times over N runs.
+
+    /// Prints and records (`<incident>/repeat.json`) the spread.
+    pub fn record_spread(incident: &str, recoveries: &[Option<f64>]) {
+        let measured: Vec<f64> = recoveries.iter().flatten().copied().collect();
+        let line = if measured.is_empty() {
+            format!(
+                "incident {incident}: {} runs, recovery not measured",
+                recoveries.len()
+            )
+        } else {
+            let min = measured.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = measured.iter().cloned().fold(0.0, f64::max);
+            let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+            format!(
+                "incident {incident}: {} runs, recovery min {min:.1}s, mean {mean:.1}s, max {max:.1}s",
+                recoveries.len()
+            )
+        };
+        crate::runner::loud(&line);
+        let dir = crate::lab::artifacts_root().join(incident);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(
+            dir.join("repeat.json"),
+            serde_json::json!({ "incident": incident, "recovery_secs": recoveries }).to_string(),
+        );
+    }
+}
+
+pub mod replay {
+    //! `INCIDENT_REPLAY=<report.json>`: run the same plan again.
+
+    /// The seed recorded in the replayed report, if replay is on.
+    pub fn seed_for() -> Option<u64> {
+        let path = std::env::var("INCIDENT_REPLAY").ok()?;
+        super::Report::read(std::path::Path::new(&path))
+            .ok()
+            .map(|r| r.seed)
+    }
+}
+
+/// Debian's Chromium, if installed.
+pub fn chromium_path() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}

@@ -1,0 +1,351 @@
+//! What an `#[incident]` test runs: a multi-thread tokio runtime, tracing,
+//! the requirement checks (skip with a reason, or fail under
+//! `INCIDENT_REQUIRE_DOCKER=1` / `INCIDENT_REQUIRE_MONGO=1`), the lab, the
+//! body under the incident's timeout, the verdict, and a teardown that runs
+//! however the body ends.
+
+use crate::checker::Verdict;
+use crate::history::History;
+use crate::images::{self, ImageId};
+use crate::lab::Lab;
+use crate::report::{Report, RunOutcome};
+use crate::spec::{IncidentSpec, Requirement};
+use crate::Outcome;
+use futures::future::BoxFuture;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Writes one line to the terminal even under libtest's output capture
+/// (skips must be seen).
+pub fn loud(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// Initialises tracing once per process (`INCIDENT_LOG` or `RUST_LOG`,
+/// default `info` for the harness).
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = std::env::var("INCIDENT_LOG")
+            .or_else(|_| std::env::var("RUST_LOG"))
+            .unwrap_or_else(|_| "warn,harness=info,fixtures=info,scenarios=info".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+fn env_flag(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref(),
+        Ok("1") | Ok("true") | Ok("yes")
+    )
+}
+
+/// Why an incident cannot run here.
+#[derive(Debug, Clone)]
+pub struct Missing {
+    /// What is missing.
+    pub requirement: Requirement,
+    /// The one line saying why and how to fix it.
+    pub reason: String,
+}
+
+impl Missing {
+    /// Whether this absence must fail the test rather than skip it.
+    pub fn must_fail(&self) -> bool {
+        if self.requirement.buildable_here() {
+            env_flag("INCIDENT_REQUIRE_DOCKER")
+        } else {
+            env_flag("INCIDENT_REQUIRE_MONGO")
+        }
+    }
+}
+
+fn image_of(req: Requirement) -> Option<ImageId> {
+    match req {
+        Requirement::Docker | Requirement::Chromium => None,
+        Requirement::Base => Some(ImageId::Base),
+        Requirement::Toxiproxy => Some(ImageId::Toxiproxy),
+        Requirement::Consul => Some(ImageId::Consul),
+        Requirement::ConsulLegacy => Some(ImageId::ConsulLegacy),
+        Requirement::Mongo => Some(ImageId::Mongo),
+        Requirement::ChatGateway => Some(ImageId::ChatGateway),
+    }
+}
+
+/// Checks what `requires` names (Docker is always needed), first missing wins.
+pub async fn check_requirements(spec: &IncidentSpec) -> Option<Missing> {
+    let docker = match crate::docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            return Some(Missing {
+                requirement: Requirement::Docker,
+                reason: e.to_string(),
+            })
+        }
+    };
+    let mut reqs = spec.requires.clone();
+    // Every lab's faults use the toolbox sidecar image.
+    if !reqs.contains(&Requirement::Base) {
+        reqs.push(Requirement::Base);
+    }
+    for req in reqs {
+        if req == Requirement::Chromium {
+            if crate::report::chromium_path().is_none() {
+                return Some(Missing {
+                    requirement: req,
+                    reason: "Chromium is not installed: `apt-get install chromium`".into(),
+                });
+            }
+            continue;
+        }
+        let Some(id) = image_of(req) else { continue };
+        let r = images::resolve(&docker, id).await;
+        if !r.present {
+            return Some(Missing {
+                requirement: req,
+                reason: format!("image `{}` is not present: {}", r.reference, id.fix()),
+            });
+        }
+    }
+    None
+}
+
+/// The body of an incident, as the attribute passes it.
+pub type Body = dyn for<'a> Fn(&'a mut Lab) -> BoxFuture<'a, Outcome> + Send + Sync;
+
+/// Runs one incident (as many times as `INCIDENT_REPEAT` says) and panics
+/// if it fails. Called by the code `#[incident]` generates.
+pub fn run<F>(spec: IncidentSpec, body: F)
+where
+    F: for<'a> Fn(&'a mut Lab) -> BoxFuture<'a, Outcome> + Send + Sync + 'static,
+{
+    init_tracing();
+    let body: Arc<Body> = Arc::new(body);
+    let repeat: u32 = std::env::var("INCIDENT_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("incident")
+        .build()
+        .expect("a tokio runtime");
+    let mut recoveries = Vec::new();
+    for i in 0..repeat {
+        let seed = spec
+            .seed
+            .or_else(|| {
+                std::env::var("INCIDENT_SEED")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+            })
+            .or_else(crate::report::replay::seed_for)
+            .unwrap_or_else(rand::random);
+        if repeat > 1 {
+            loud(&format!(
+                "incident {}: run {} of {repeat}",
+                spec.name,
+                i + 1
+            ));
+        }
+        let result = runtime.block_on(run_once(spec.clone(), seed, body.clone()));
+        match result {
+            Ok(Some(report)) => recoveries.push(report.recovery_secs()),
+            Ok(None) => return,
+            Err(Failure::Panic(payload)) => {
+                runtime.shutdown_timeout(Duration::from_secs(5));
+                std::panic::resume_unwind(payload)
+            }
+            Err(Failure::Message(msg)) => {
+                runtime.shutdown_timeout(Duration::from_secs(5));
+                panic!("{msg}")
+            }
+        }
+    }
+    if repeat > 1 {
+        crate::report::repeat::record_spread(&spec.name, &recoveries);
+    }
+}
+
+enum Failure {
+    Panic(Box<dyn std::any::Any + Send>),
+    Message(String),
+}
+
+async fn run_once(
+    spec: IncidentSpec,
+    seed: u64,
+    body: Arc<Body>,
+) -> Result<Option<Report>, Failure> {
+    if let Some(missing) = check_requirements(&spec).await {
+        if missing.must_fail() {
+            return Err(Failure::Message(format!(
+                "incident {} cannot run: {} (required here: INCIDENT_REQUIRE_{} is set)",
+                spec.name,
+                missing.reason,
+                if missing.requirement.buildable_here() {
+                    "DOCKER"
+                } else {
+                    "MONGO"
+                }
+            )));
+        }
+        loud(&format!(
+            "SKIPPED incident {}: {}",
+            spec.name, missing.reason
+        ));
+        let _ = Report::skipped(&spec, seed, &missing.reason)
+            .write(&crate::lab::artifacts_root().join(&spec.name));
+        return Ok(None);
+    }
+    loud(&format!(
+        "incident {} ({} variant of {}): seed {seed}, budget {}, timeout {}",
+        spec.name,
+        spec.variant,
+        spec.postmortem,
+        crate::duration::format(spec.budget),
+        crate::duration::format(spec.timeout)
+    ));
+    let timeout = spec.timeout;
+    let mut lab = Lab::create(spec.clone(), seed)
+        .await
+        .map_err(|e| Failure::Message(format!("incident {}: {e}", spec.name)))?;
+    let ctx = lab.ctx();
+    let task = tokio::spawn(async move {
+        let result = body(&mut lab).await;
+        (lab, result)
+    });
+    let abort = task.abort_handle();
+    let joined = tokio::time::timeout(timeout, task).await;
+    let docker = ctx.docker().clone();
+    let run_id = ctx.run_id().to_string();
+    let history = ctx.with_history(|h| h.clone());
+    let (report, failure) = match joined {
+        Ok(Ok((lab, Ok(())))) => {
+            let report = match ctx.finished() {
+                Some(r) => r,
+                None => ctx
+                    .finish()
+                    .await
+                    .map_err(|e| Failure::Message(format!("writing the report: {e:#}")))?,
+            };
+            lab.teardown().await;
+            let failure = (report.verdict != Verdict::Valid).then(|| {
+                Failure::Message(format!(
+                    "incident {} ({} variant): verdict {:?}\n{}\ntimeline:\n{}",
+                    report.incident,
+                    report.variant,
+                    report.verdict,
+                    report
+                        .failures()
+                        .iter()
+                        .map(|f| format!("  - {f}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    crate::timeline::render(&report.timeline)
+                ))
+            });
+            (report, failure)
+        }
+        Ok(Ok((lab, Err(e)))) => {
+            lab.teardown().await;
+            let msg = format!("{e:#}");
+            let report = Report::build(&ctx, &history, RunOutcome::Error, Some(msg.clone()));
+            let failure = Failure::Message(format!(
+                "incident {} failed: {msg}\ntimeline:\n{}",
+                spec.name,
+                ctx.timeline().render()
+            ));
+            (report, Some(failure))
+        }
+        Ok(Err(join_error)) => {
+            crate::lab::teardown_run(&docker, &run_id).await;
+            let report = Report::build(
+                &ctx,
+                &history,
+                RunOutcome::Panicked,
+                Some("the incident body panicked".into()),
+            );
+            let failure = match join_error.try_into_panic() {
+                Ok(payload) => Failure::Panic(payload),
+                Err(e) => Failure::Message(format!("incident {} was cancelled: {e}", spec.name)),
+            };
+            (report, Some(failure))
+        }
+        Err(_elapsed) => {
+            abort.abort();
+            crate::lab::teardown_run(&docker, &run_id).await;
+            let msg = format!(
+                "incident {} timed out after {}; timeline so far:\n{}",
+                spec.name,
+                crate::duration::format(timeout),
+                ctx.timeline().render()
+            );
+            let report = Report::build(&ctx, &history, RunOutcome::TimedOut, Some(msg.clone()));
+            (report, Some(Failure::Message(msg)))
+        }
+    };
+    if ctx.finished().is_none() || report.outcome != RunOutcome::Completed {
+        let dir = report.dir();
+        let _ = history.save(&dir);
+        let _ = report.write(&dir);
+    }
+    // A leak is a bug: anything of this run still in Docker fails the test.
+    let leaks = crate::lab::teardown_run(&docker, &run_id).await;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    if !leaks.is_empty() {
+        return Err(Failure::Message(format!(
+            "incident {}: teardown could not remove everything: {}",
+            spec.name,
+            leaks.join("; ")
+        )));
+    }
+    Ok(Some(report))
+}
+
+impl Report {
+    /// The report of an incident that was skipped.
+    pub fn skipped(spec: &IncidentSpec, seed: u64, reason: &str) -> Report {
+        Report {
+            incident: spec.name.clone(),
+            postmortem: spec.postmortem.clone(),
+            variant: spec.variant,
+            seed,
+            run_id: String::new(),
+            suite_run: crate::report::suite_run_id(),
+            started_at_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            duration_secs: 0.0,
+            budget_secs: spec.budget.as_secs_f64(),
+            outcome: RunOutcome::Skipped,
+            error: Some(reason.to_string()),
+            verdict: Verdict::Unknown,
+            topology: Vec::new(),
+            images: Default::default(),
+            phases: Vec::new(),
+            faults: Vec::new(),
+            timeline: Vec::new(),
+            checks: Vec::new(),
+            latency: Vec::new(),
+            figures: Default::default(),
+            series: Default::default(),
+            notes: Vec::new(),
+            ops: Default::default(),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_history_send(h: History) -> impl Send {
+    h
+}

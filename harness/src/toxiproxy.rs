@@ -1,0 +1,1 @@
+//! Async Toxiproxy client (wraps `toxiproxy_rust`).
