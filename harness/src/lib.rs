@@ -10,6 +10,7 @@
 //! report) is the one of `design.md`; each concept has one module.
 
 pub mod checker;
+pub mod cli;
 pub mod docker;
 pub mod duration;
 pub mod fault;

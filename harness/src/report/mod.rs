@@ -3,7 +3,9 @@
 //! stable view for insta snapshots: verdicts, anomaly counts and budget
 //! outcomes; never raw milliseconds, ids, ports or addresses.
 
+pub mod html;
 pub mod junit;
+pub mod svg;
 
 use crate::checker::latency::LatencySummary;
 use crate::checker::{Check, CheckKind, Verdict};

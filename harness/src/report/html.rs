@@ -1,0 +1,1 @@
+//! The HTML index of every incident (in progress).

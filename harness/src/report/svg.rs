@@ -1,0 +1,1 @@
+//! The timeline picture (SVG) of one incident (in progress).

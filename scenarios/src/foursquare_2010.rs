@@ -1,0 +1,1 @@
+//! Scenario foursquare_2010 (in progress).

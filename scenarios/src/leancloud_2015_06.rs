@@ -1,0 +1,1 @@
+//! Scenario leancloud_2015_06 (in progress).

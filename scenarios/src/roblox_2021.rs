@@ -1,0 +1,1 @@
+//! Scenario roblox_2021 (in progress).

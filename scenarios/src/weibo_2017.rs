@@ -1,0 +1,1 @@
+//! Scenario weibo_2017 (in progress).

@@ -1,0 +1,1 @@
+//! Incidents: chat (in progress).

@@ -1,0 +1,1 @@
+//! Incidents: echo (in progress).

@@ -1,0 +1,1 @@
+//! Incidents: faults (in progress).

@@ -1,0 +1,1 @@
+//! Incidents: mongo (in progress).

@@ -1,0 +1,1 @@
+//! Incidents: reports (in progress).

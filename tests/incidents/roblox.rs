@@ -1,0 +1,1 @@
+//! Incidents: roblox (in progress).

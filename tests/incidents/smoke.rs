@@ -1,0 +1,1 @@
+//! Incidents: smoke (in progress).
