@@ -154,7 +154,9 @@ where
                 i + 1
             ));
         }
+        let slot = LabSlot::acquire();
         let result = runtime.block_on(run_once(spec.clone(), seed, body.clone()));
+        drop(slot);
         match result {
             Ok(Some(report)) => recoveries.push(report.recovery_secs()),
             Ok(None) => return,
@@ -170,6 +172,44 @@ where
     }
     if repeat > 1 {
         crate::report::repeat::record_spread(&spec.name, &recoveries);
+    }
+}
+
+/// How many incidents may hold a lab at once in this process
+/// (`INCIDENT_PARALLEL`, default 1). Incidents judge timing on real
+/// systems; on a small machine, two at once would measure each other.
+fn lab_slots() -> &'static (std::sync::Mutex<usize>, std::sync::Condvar) {
+    static SLOTS: std::sync::OnceLock<(std::sync::Mutex<usize>, std::sync::Condvar)> =
+        std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let n = std::env::var("INCIDENT_PARALLEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n: &usize| *n > 0)
+            .unwrap_or(1);
+        (std::sync::Mutex::new(n), std::sync::Condvar::new())
+    })
+}
+
+struct LabSlot;
+
+impl LabSlot {
+    fn acquire() -> LabSlot {
+        let (lock, cvar) = lab_slots();
+        let mut free = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = cvar.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        LabSlot
+    }
+}
+
+impl Drop for LabSlot {
+    fn drop(&mut self) {
+        let (lock, cvar) = lab_slots();
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        cvar.notify_one();
     }
 }
 
