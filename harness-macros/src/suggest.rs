@@ -1,0 +1,73 @@
+//! "Did you mean ...?" for misspelt keys and names.
+
+/// The candidate closest to `word`, if it is close enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&word, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1) || c.starts_with(&word) && word.len() >= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// ", did you mean `x`?" or nothing.
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    match closest(word, candidates) {
+        Some(c) => format!("; did you mean `{c}`?"),
+        None => String::new(),
+    }
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "postmortem",
+        "variant",
+        "budget",
+        "timeout",
+        "seed",
+        "tags",
+        "requires",
+    ];
+
+    #[test]
+    fn typos_find_their_key() {
+        assert_eq!(closest("budgt", KEYS), Some("budget"));
+        assert_eq!(closest("require", KEYS), Some("requires"));
+        assert_eq!(closest("tag", KEYS), Some("tags"));
+        assert_eq!(closest("postmortm", KEYS), Some("postmortem"));
+        assert_eq!(closest("Timeout", KEYS), Some("timeout"));
+        assert_eq!(closest("post", KEYS), Some("postmortem"));
+    }
+
+    #[test]
+    fn unrelated_words_find_nothing() {
+        assert_eq!(closest("flavour", KEYS), None);
+        assert_eq!(closest("x", KEYS), None);
+    }
+
+    #[test]
+    fn distance() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+    }
+}
