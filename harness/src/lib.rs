@@ -18,6 +18,7 @@ pub mod history;
 pub mod images;
 pub mod lab;
 pub mod labels;
+pub mod postmortem;
 pub mod report;
 pub mod runner;
 pub mod spec;
