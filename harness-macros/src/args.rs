@@ -9,7 +9,7 @@ use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit, Token};
+use syn::{Expr, ExprArray, ExprLit, ExprPath, Ident, Lit, Token};
 
 /// Every key, in the order the documentation lists them.
 pub const KEYS: &[&str] = &[
@@ -120,9 +120,67 @@ impl Parse for KeyValue {
                 format!("`{name}` needs a value: write `{}`", example(&name)),
             ));
         }
-        let value: Expr = input.parse()?;
+        let value = if input.peek(syn::token::Bracket) {
+            parse_list(input)?
+        } else {
+            input.parse()?
+        };
         Ok(KeyValue { key, value })
     }
+}
+
+/// `[a, "b", c]` as an array expression whose bare names may be keywords
+/// (`tags = [async, type]`), which `Expr` alone would reject.
+fn parse_list(input: ParseStream) -> syn::Result<Expr> {
+    let content;
+    let bracket_token = syn::bracketed!(content in input);
+    let mut elems = Punctuated::new();
+    while !content.is_empty() {
+        let fork = content.fork();
+        let bare_name =
+            fork.call(Ident::parse_any).is_ok() && (fork.is_empty() || fork.peek(Token![,]));
+        let item = if bare_name {
+            let ident = Ident::parse_any(&content)?;
+            Expr::Path(ExprPath {
+                attrs: Vec::new(),
+                qself: None,
+                path: ident.into(),
+            })
+        } else {
+            content.parse()?
+        };
+        elems.push_value(item);
+        if content.is_empty() {
+            break;
+        }
+        elems.push_punct(content.parse::<Token![,]>().map_err(|_| {
+            content.error("separate the items of a list with commas, e.g. `[heavy, chat]`")
+        })?);
+    }
+    Ok(Expr::Array(ExprArray {
+        attrs: Vec::new(),
+        bracket_token,
+        elems,
+    }))
+}
+
+/// Every `key = value` of the attribute, separated by commas.
+fn parse_pairs(input: ParseStream) -> syn::Result<Vec<KeyValue>> {
+    let mut pairs = Vec::new();
+    while !input.is_empty() {
+        pairs.push(input.parse::<KeyValue>()?);
+        if input.is_empty() {
+            break;
+        }
+        if !input.peek(Token![,]) {
+            return Err(input.error(
+                "expected `,` here: separate the arguments with commas, e.g. \
+                 `variant = after, budget = \"90s\"`",
+            ));
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(pairs)
 }
 
 /// The checked arguments, ready to become an `IncidentSpec`.
@@ -167,8 +225,8 @@ impl Errors {
 
 /// Parses and checks the tokens inside `#[incident(...)]`.
 pub fn parse(args: TokenStream) -> syn::Result<IncidentArgs> {
-    let pairs = Punctuated::<KeyValue, Token![,]>::parse_terminated.parse2(args)?;
-    check(pairs.into_iter().collect())
+    let pairs = parse_pairs.parse2(args)?;
+    check(pairs)
 }
 
 fn string_lit(key: &str, value: &Expr, example: &str) -> Result<(String, Span), syn::Error> {
@@ -563,4 +621,325 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
         tags: tags_v,
         requires,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn messages(args: TokenStream) -> Vec<String> {
+        match parse(args) {
+            Ok(a) => panic!("expected errors, got {a:?}"),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn one_message(args: TokenStream) -> String {
+        let all = messages(args);
+        assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
+        all.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let a = parse(quote!(
+            postmortem = "leancloud-2015-08-chat",
+            variant = after,
+            budget = "90s",
+            timeout = "6m",
+            seed = 42,
+            tags = [heavy, "chat"],
+            requires = [chat_gateway, toxiproxy]
+        ))
+        .unwrap();
+        assert_eq!(
+            a,
+            IncidentArgs {
+                postmortem: "leancloud-2015-08-chat".into(),
+                variant: "After",
+                budget_ms: 90_000,
+                timeout_ms: 360_000,
+                seed: Some(42),
+                tags: vec!["heavy".into(), "chat".into()],
+                requires: vec!["Docker", "Base", "ChatGateway", "Toxiproxy"],
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_and_implied_requirements() {
+        let a = parse(quote!(postmortem = "p", variant = before, budget = "1m30s")).unwrap();
+        assert_eq!(a.variant, "Before");
+        assert_eq!(a.budget_ms, 90_000);
+        assert_eq!(a.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(a.seed, None);
+        assert!(a.tags.is_empty());
+        assert_eq!(a.requires, vec!["Docker", "Base"]);
+        let a = parse(quote!(
+            postmortem = "p",
+            variant = before,
+            budget = "1s",
+            requires = [base, docker, mongo],
+        ))
+        .unwrap();
+        assert_eq!(a.requires, vec!["Docker", "Base", "Mongo"]);
+    }
+
+    #[test]
+    fn order_trailing_comma_raw_keys_and_keyword_tags() {
+        let a = parse(quote!(
+            budget = "250ms", r#variant = after, tags = [async, type, heavy,], postmortem = "p",
+        ))
+        .unwrap();
+        assert_eq!(a.budget_ms, 250);
+        assert_eq!(a.tags, vec!["async", "type", "heavy"]);
+        let a = parse(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            seed = 7u64
+        ))
+        .unwrap();
+        assert_eq!(a.seed, Some(7));
+        let a = parse(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            seed = 18446744073709551615
+        ))
+        .unwrap();
+        assert_eq!(a.seed, Some(u64::MAX));
+    }
+
+    #[test]
+    fn every_requirement_name_is_accepted() {
+        for (name, variant) in REQUIREMENTS {
+            let ident = syn::Ident::new(name, Span::call_site());
+            let a = parse(
+                quote!(postmortem = "p", variant = after, budget = "1s", requires = [#ident]),
+            )
+            .unwrap();
+            assert!(a.requires.contains(variant), "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_lists_keys_and_suggests() {
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budgt = "90s",
+            budget = "1s"
+        ));
+        assert!(m.contains("unknown key `budgt`"), "{m}");
+        assert!(m.contains("did you mean `budget`?"), "{m}");
+        assert!(
+            m.contains("`postmortem`, `variant`, `budget`, `timeout`, `seed`, `tags`, `requires`"),
+            "{m}"
+        );
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            flavour = 1
+        ));
+        assert!(!m.contains("did you mean"), "{m}");
+    }
+
+    #[test]
+    fn missing_required_keys_are_named_with_examples() {
+        let m = one_message(quote!());
+        assert!(
+            m.contains("missing keys `postmortem`, `variant`, `budget`"),
+            "{m}"
+        );
+        assert!(m.contains("budget = \"90s\""), "{m}");
+        let m = one_message(quote!(postmortem = "p", variant = after));
+        assert!(m.starts_with("missing key `budget`"), "{m}");
+    }
+
+    #[test]
+    fn duplicates_are_rejected() {
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            budget = "2s"
+        ));
+        assert!(m.contains("`budget` is given twice"), "{m}");
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            tags = [a, a]
+        ));
+        assert!(m.contains("tag `a` is listed twice"), "{m}");
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            requires = [mongo, mongo]
+        ));
+        assert!(m.contains("`mongo` is listed twice"), "{m}");
+    }
+
+    #[test]
+    fn durations_are_checked_at_compile_time() {
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = "90"));
+        assert!(m.contains("no unit") && m.contains("\"90s\""), "{m}");
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = "1.5m"));
+        assert!(m.contains("for example `budget = \"90s\"`"), "{m}");
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = 90));
+        assert!(m.contains("write `budget = \"90s\"`"), "{m}");
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = BUDGET));
+        assert!(
+            m.contains("must be a string literal") && m.contains("budget = \"90s\""),
+            "{m}"
+        );
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = "0s"));
+        assert!(m.contains("longer than zero"), "{m}");
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1s",
+            timeout = "5min"
+        ));
+        assert!(
+            m.contains("unknown unit `min`") && m.contains("timeout = \"6m\""),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn budget_must_fit_in_the_timeout() {
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = "7m"));
+        assert!(
+            m.contains("budget (7m) is longer than the timeout (6m, the default)"),
+            "{m}"
+        );
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "2m",
+            timeout = "1m"
+        ));
+        assert!(m.contains("timeout = \"8m\""), "{m}");
+        assert!(parse(quote!(
+            postmortem = "p",
+            variant = after,
+            budget = "1m",
+            timeout = "1m"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn variants_are_before_or_after() {
+        let m = one_message(quote!(postmortem = "p", variant = during, budget = "1s"));
+        assert!(
+            m.contains("unknown variant `during`") && m.contains("`variant = before`"),
+            "{m}"
+        );
+        let m = one_message(quote!(postmortem = "p", variant = aftr, budget = "1s"));
+        assert!(m.contains("did you mean `after`?"), "{m}");
+        let m = one_message(quote!(postmortem = "p", variant = "after", budget = "1s"));
+        assert!(m.contains("without quotes: `variant = after`"), "{m}");
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = Variant::After,
+            budget = "1s"
+        ));
+        assert!(
+            m.contains("write `variant = before` or `variant = after`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn seeds_are_u64_literals() {
+        for (args, want) in [
+            (quote!(seed = "42"), "without quotes: `seed = 42`"),
+            (quote!(seed = -1), "cannot be negative"),
+            (quote!(seed = SEED), "must be an integer literal"),
+            (quote!(seed = 1.5), "must be an integer literal"),
+            (quote!(seed = 42i32), "without the `i32` suffix"),
+            (quote!(seed = 18446744073709551616), "too large"),
+        ] {
+            let m = one_message(quote!(postmortem = "p", variant = after, budget = "1s", #args));
+            assert!(m.contains(want), "{m} should contain {want}");
+        }
+    }
+
+    #[test]
+    fn lists_and_their_items() {
+        for (args, want) in [
+            (quote!(tags = heavy), "write `tags = [heavy]`"),
+            (quote!(tags = "heavy"), "write `tags = [\"heavy\"]`"),
+            (quote!(requires = mongo), "write `requires = [mongo]`"),
+            (quote!(tags = [1]), "a tag is a name or a string"),
+            (quote!(tags = [""]), "empty tag"),
+            (quote!(requires = ["mongo"]), "without quotes: `mongo`"),
+            (quote!(requires = [mongodb]), "did you mean `mongo`?"),
+            (quote!(requires = [redis]), "`docker`, `base`, `toxiproxy`, `consul`, `consul_legacy`, `mongo`, `chat_gateway`, `chromium`"),
+        ] {
+            let m = one_message(quote!(postmortem = "p", variant = after, budget = "1s", #args));
+            assert!(m.contains(want), "{m} should contain {want}");
+        }
+    }
+
+    #[test]
+    fn postmortem_is_a_non_empty_id() {
+        let m = one_message(quote!(postmortem = "", variant = after, budget = "1s"));
+        assert!(m.contains("`postmortem` is empty"), "{m}");
+        let m = one_message(quote!(
+            postmortem = "roblox 2021",
+            variant = after,
+            budget = "1s"
+        ));
+        assert!(m.contains("no spaces"), "{m}");
+        let m = one_message(quote!(postmortem = ROBLOX, variant = after, budget = "1s"));
+        assert!(
+            m.contains("string literal") && m.contains("leancloud-2015-08-chat"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn syntax_mistakes_say_what_to_write() {
+        let m = one_message(quote!(postmortem: "p"));
+        assert!(m.contains("use `=`, not `:`"), "{m}");
+        let m = one_message(quote!(budget("90s")));
+        assert!(
+            m.contains("`budget(...)` is not accepted: write `budget = \"90s\"`"),
+            "{m}"
+        );
+        let m = one_message(quote!(budget, variant = after));
+        assert!(
+            m.contains("`budget` needs a value: write `budget = \"90s\"`"),
+            "{m}"
+        );
+        let m = one_message(quote!(budget =));
+        assert!(m.contains("`budget` needs a value"), "{m}");
+        let m = one_message(quote!("90s"));
+        assert!(m.contains("expected `key = value`"), "{m}");
+        let m = one_message(quote!(variant = after budget = "1s"));
+        assert!(m.contains("separate the arguments with commas"), "{m}");
+        let m = one_message(quote!(tags = [a b]));
+        assert!(
+            m.contains("separate the items of a list with commas"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let all = messages(quote!(
+            postmortem = "p",
+            variant = during,
+            budget = "9x",
+            sed = 1
+        ));
+        assert_eq!(all.len(), 3, "{all:#?}");
+    }
 }

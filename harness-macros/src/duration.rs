@@ -28,6 +28,11 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
             .parse()
             .map_err(|_| format!("`{text}`: the number is too large"))?;
         rest = &rest[digits..];
+        if rest.starts_with(['.', ',']) {
+            return Err(format!(
+                "`{text}`: durations take whole numbers only; combine units instead, e.g. \"1m30s\" or \"1500ms\""
+            ));
+        }
         let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];

@@ -6,7 +6,11 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(&word, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1) || c.starts_with(&word) && word.len() >= 3)
+        .filter(|(d, c)| {
+            *d <= (c.len() / 3).max(1)
+                || (c.starts_with(&word) && word.len() >= 3)
+                || (word.starts_with(c) && c.len() >= 3)
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -56,6 +60,7 @@ mod tests {
         assert_eq!(closest("postmortm", KEYS), Some("postmortem"));
         assert_eq!(closest("Timeout", KEYS), Some("timeout"));
         assert_eq!(closest("post", KEYS), Some("postmortem"));
+        assert_eq!(closest("mongodb", &["docker", "mongo"]), Some("mongo"));
     }
 
     #[test]
