@@ -5,7 +5,14 @@
 //! a [`FaultGuard`] heals on drop, so a panicking test still heals, and the
 //! lab's label-based teardown removes whatever a fault created.
 //!
-//! One fault kind per module.
+//! One fault kind per module: [`memory`], [`pids`], [`partition`] (with
+//! its [`sidecar`]), [`disconnect`], [`process`] (kill, pause, restart),
+//! [`toxic`]; [`cgroup`] reads a node's limits as the kernel holds them.
+
+pub mod cgroup;
+pub mod partition;
+pub mod sidecar;
+pub mod toxic;
 
 use crate::lab::{LabCtx, Node};
 use crate::timeline::EventKind;
