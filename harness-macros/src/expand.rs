@@ -128,3 +128,184 @@ fn generate(args: &IncidentArgs, f: ItemFn) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::ToTokens;
+
+    fn expand(args: TokenStream, item: TokenStream) -> syn::File {
+        let out = incident(args, item);
+        syn::parse2(out.clone())
+            .unwrap_or_else(|e| panic!("expansion does not parse ({e}):\n{out}"))
+    }
+
+    fn only_fn(file: &syn::File) -> &ItemFn {
+        let fns: Vec<&ItemFn> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Fn(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fns.len(), 1, "one function expected");
+        fns[0]
+    }
+
+    fn attr_names(f: &ItemFn) -> Vec<String> {
+        f.attrs
+            .iter()
+            .map(|a| a.path().to_token_stream().to_string())
+            .collect()
+    }
+
+    /// Compile errors in the expansion, as their messages.
+    fn compile_errors(file: &syn::File) -> Vec<String> {
+        file.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Macro(m)
+                    if m.mac
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "compile_error") =>
+                {
+                    Some(
+                        syn::parse2::<syn::LitStr>(m.mac.tokens.clone())
+                            .unwrap()
+                            .value(),
+                    )
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn squash(t: impl ToTokens) -> String {
+        t.to_token_stream().to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn a_checked_fn_becomes_a_test_calling_the_runner() {
+        let file = expand(
+            quote!(
+                postmortem = "leancloud-2015-08-chat",
+                variant = after,
+                budget = "90s",
+                timeout = "6m",
+                seed = 42,
+                tags = [heavy, chat],
+                requires = [chat_gateway, toxiproxy]
+            ),
+            quote!(
+                /// Docs stay.
+                #[ignore]
+                pub(crate) async fn partitioned(mut lab: &mut Lab) -> Outcome {
+                    #![allow(unused_mut)]
+                    lab.note("x");
+                    Ok(())
+                }
+            ),
+        );
+        assert!(compile_errors(&file).is_empty());
+        let f = only_fn(&file);
+        assert_eq!(f.sig.ident, "partitioned");
+        assert!(f.sig.asyncness.is_none() && f.sig.inputs.is_empty());
+        assert!(matches!(f.sig.output, syn::ReturnType::Default));
+        assert_eq!(squash(&f.vis), "pub(crate)");
+        assert_eq!(attr_names(f), vec!["doc", "ignore", "test"]);
+        let body = squash(&f.block);
+        for want in [
+            "asyncfn__incident_body(mutlab:&mutLab)->Outcome{#![allow(unused_mut)]{lab.note(\"x\");Ok(())}}",
+            "name:::std::string::String::from(\"partitioned\")",
+            "module:::std::string::String::from(::std::module_path!())",
+            "postmortem:::std::string::String::from(\"leancloud-2015-08-chat\")",
+            "variant:::harness::Variant::After",
+            "budget:::std::time::Duration::from_millis(90000u64)",
+            "timeout:::std::time::Duration::from_millis(360000u64)",
+            "seed:::std::option::Option::Some(42u64)",
+            "tags:::std::vec![::std::string::String::from(\"heavy\"),::std::string::String::from(\"chat\")]",
+            "requires:::std::vec![::harness::Requirement::Docker,::harness::Requirement::Base,::harness::Requirement::ChatGateway,::harness::Requirement::Toxiproxy]",
+            "::std::boxed::Box::pin(__incident_body(lab))",
+            "::harness::runner::run(::harness::IncidentSpec{",
+            "},__incident_entry);",
+        ] {
+            assert!(body.contains(want), "missing `{want}` in\n{body}");
+        }
+    }
+
+    #[test]
+    fn no_seed_is_none_and_raw_names_are_unraw() {
+        let file = expand(
+            quote!(postmortem = "p", variant = before, budget = "1s"),
+            quote!(
+                async fn r#match(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+        );
+        let f = only_fn(&file);
+        assert_eq!(f.sig.ident.to_string(), "r#match");
+        let body = squash(&f.block);
+        assert!(body.contains("seed:::std::option::Option::None"), "{body}");
+        assert!(
+            body.contains("name:::std::string::String::from(\"match\")"),
+            "{body}"
+        );
+        assert!(body.contains("tags:::std::vec![]"), "{body}");
+    }
+
+    #[test]
+    fn on_error_the_fn_is_kept_without_test_and_errors_follow() {
+        let file = expand(
+            quote!(postmortem = "p", variant = during, budget = "1s"),
+            quote!(
+                #[test]
+                fn t(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+        );
+        let f = only_fn(&file);
+        assert_eq!(f.sig.ident, "t");
+        assert_eq!(
+            attr_names(f),
+            vec!["allow"],
+            "no #[test], dead code allowed"
+        );
+        assert_eq!(squash(&f.block), "{Ok(())}", "the body is kept as written");
+        let errors = compile_errors(&file);
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].contains("unknown variant `during`"));
+        assert!(errors[1].contains("remove this test attribute"));
+        assert!(errors[2].contains("add `async` before `fn`"));
+    }
+
+    #[test]
+    fn a_non_fn_item_is_kept_with_its_error() {
+        let file = expand(
+            quote!(postmortem = "p", variant = after, budget = "1s"),
+            quote!(
+                struct NotAFunction;
+            ),
+        );
+        assert!(matches!(file.items[0], Item::Struct(_)));
+        let errors = compile_errors(&file);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("applies to a function, not to a struct"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn unparsable_items_pass_through_for_the_compiler_to_report() {
+        let item = quote!(async fn broken(lab) -> Outcome { let = ; });
+        assert_eq!(
+            incident(quote!(postmortem = "p"), item.clone()).to_string(),
+            item.to_string()
+        );
+    }
+}

@@ -213,3 +213,202 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn errors(item: proc_macro2::TokenStream) -> Vec<String> {
+        let f: ItemFn = syn::parse2(item).unwrap();
+        match check(&f) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn one(item: proc_macro2::TokenStream, want: &str) {
+        let all = errors(item);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert!(
+            all[0].contains(want),
+            "{:?} should contain {want:?}",
+            all[0]
+        );
+    }
+
+    #[test]
+    fn the_accepted_shapes() {
+        for item in [
+            quote!(
+                async fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            quote!(
+                pub async fn a(_: &mut harness::Lab) -> harness::Outcome {
+                    Ok(())
+                }
+            ),
+            quote!(
+                async fn a(mut lab: &'_ mut Lab) -> anyhow::Result<()> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                #[doc = "x"]
+                #[ignore]
+                async fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+        ] {
+            assert_eq!(errors(item.clone()), Vec::<String>::new(), "{item}");
+        }
+    }
+
+    #[test]
+    fn each_misuse_names_the_fix() {
+        one(
+            quote!(
+                fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "add `async` before `fn`",
+        );
+        one(
+            quote!(
+                async fn a() -> Outcome {
+                    Ok(())
+                }
+            ),
+            "an incident takes the lab",
+        );
+        one(
+            quote!(
+                async fn a(lab: &mut Lab, n: u32) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "takes only the lab",
+        );
+        one(
+            quote!(
+                async fn a(lab: &Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "write `&mut Lab`",
+        );
+        one(
+            quote!(
+                async fn a(lab: Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "take it as `&mut Lab`",
+        );
+        one(
+            quote!(
+                async fn a(lab: &mut String) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "must be the lab",
+        );
+        one(
+            quote!(
+                async fn a(&mut self) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "remove `self`",
+        );
+        one(
+            quote!(
+                async fn a(lab: &mut Lab) {}
+            ),
+            "add `-> Outcome`",
+        );
+        one(
+            quote!(
+                async fn a(lab: &mut Lab) -> bool {
+                    true
+                }
+            ),
+            "returns `Outcome`",
+        );
+        one(
+            quote!(
+                async fn a<T>(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "cannot be generic",
+        );
+        one(
+            quote!(
+                async fn a(lab: &mut Lab) -> Outcome
+                where
+                    u8: Copy,
+                {
+                    Ok(())
+                }
+            ),
+            "where clause",
+        );
+        one(
+            quote!(
+                async unsafe fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "remove `unsafe`",
+        );
+        one(
+            quote!(
+                async extern "C" fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "remove the ABI",
+        );
+        one(
+            quote!(
+                #[test]
+                async fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "remove this test attribute",
+        );
+        one(
+            quote!(
+                #[tokio::test]
+                async fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "remove this test attribute",
+        );
+        one(
+            quote!(
+                #[incident(budget = "1s")]
+                async fn a(lab: &mut Lab) -> Outcome {
+                    Ok(())
+                }
+            ),
+            "given twice",
+        );
+    }
+
+    #[test]
+    fn several_problems_are_reported_together() {
+        let all = errors(quote!(
+            #[test]
+            fn a() {}
+        ));
+        assert_eq!(all.len(), 4, "{all:#?}");
+    }
+}

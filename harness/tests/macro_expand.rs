@@ -31,8 +31,8 @@ async fn every_key_reaches_the_spec(lab: &mut Lab) -> Outcome {
     Ok(())
 }
 
-/// Defaults: timeout 6 minutes, no seed, no tags; fully qualified parameter
-/// and qualified types are kept.
+/// Defaults: timeout 6 minutes, no seed, no tags, only the implied
+/// requirements; fully qualified parameter and return types are accepted.
 #[incident(postmortem = "macro-expand-defaults", variant = before, budget = "250ms")]
 pub async fn defaults_reach_the_spec(lab: &mut harness::Lab) -> harness::Outcome {
     let spec = lab.spec().clone();
