@@ -1,1 +1,410 @@
-//! Incidents: reports (in progress).
+//! Reports people look at, and incidents written from postmortems:
+//! - the HTML index and timeline pictures, loaded in headless Chromium;
+//! - `incident new` on the five seed dossiers generates code that compiles.
+//!
+//! Neither needs Docker. Each skips with one line when its tool is absent
+//! (Chromium; cargo) and fails instead under `INCIDENT_REQUIRE_DOCKER=1`.
+
+use harness::checker::{Check, CheckKind, Verdict};
+use harness::fault::FaultRecord;
+use harness::history::{History, Op};
+use harness::report::{Report, RunOutcome, RECOVERY_CHECK};
+use harness::spec::{IncidentSpec, Variant};
+use harness::timeline::{Event, EventKind, PhaseSpan};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn skip_or_fail(reason: &str) {
+    if matches!(
+        std::env::var("INCIDENT_REQUIRE_DOCKER").as_deref(),
+        Ok("1") | Ok("true") | Ok("yes")
+    ) {
+        panic!("{reason} (required here: INCIDENT_REQUIRE_DOCKER is set)");
+    }
+    harness::runner::loud(&format!("SKIPPED {reason}"));
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!("{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs a command with a deadline; returns stdout.
+fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<String, String> {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {cmd:?}: {e}"))?;
+    let start = Instant::now();
+    loop {
+        if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            break;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{cmd:?} ran past {deadline:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Headless Chromium with no network and a throwaway profile.
+fn chromium(chrome: &Path, profile: &Path) -> Command {
+    let mut c = Command::new(chrome);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
+fn dump_dom(chrome: &Path, profile: &Path, page: &Path) -> String {
+    let mut c = chromium(chrome, profile);
+    c.arg("--virtual-time-budget=5000")
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()));
+    run_with_deadline(c, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A synthetic run: one second of load per `secs`, a fault window, phases,
+/// a leader change, an OOM kill, a mitigation and a series.
+fn synthetic(name: &str, postmortem: &str, variant: Variant, recovered: bool) -> (Report, History) {
+    let mut spec = IncidentSpec::new(name, postmortem, variant);
+    spec.budget = Duration::from_secs(20);
+    let mut r = Report::skipped(&spec, 42, "");
+    r.outcome = RunOutcome::Completed;
+    r.error = None;
+    r.run_id = format!("run-{name}");
+    r.duration_secs = 60.0;
+    let s = Duration::from_secs;
+    r.phases = vec![
+        PhaseSpan {
+            name: "steady".into(),
+            start: s(0),
+            end: s(20),
+        },
+        PhaseSpan {
+            name: "fault".into(),
+            start: s(20),
+            end: s(35),
+        },
+        PhaseSpan {
+            name: "recover".into(),
+            start: s(35),
+            end: s(60),
+        },
+    ];
+    r.faults = vec![FaultRecord {
+        kind: "partition".into(),
+        description: "black-hole RPC of node-2".into(),
+        invoked_at: s(20),
+        injected_at: Some(Duration::from_millis(20_300)),
+        healed_at: Some(s(35)),
+        phase: Some("fault".into()),
+        error: None,
+    }];
+    r.timeline = vec![
+        Event {
+            at: s(24),
+            node: Some("node-1".into()),
+            kind: EventKind::LeaderChanged {
+                from: Some("node-2".into()),
+                to: Some("node-1".into()),
+            },
+        },
+        Event {
+            at: s(28),
+            node: Some("node-3".into()),
+            kind: EventKind::OomKilled,
+        },
+        Event {
+            at: s(33),
+            node: None,
+            kind: EventKind::Mitigation {
+                description: "evict node-2".into(),
+            },
+        },
+    ];
+    r.series.insert(
+        "pending RPCs".into(),
+        (0..60)
+            .map(|t| {
+                (
+                    t as f64,
+                    if (20..35).contains(&t) {
+                        (t - 19) as f64 * 40.0
+                    } else {
+                        3.0
+                    },
+                )
+            })
+            .collect(),
+    );
+    let mut ops = Vec::new();
+    for t in 0..60u64 {
+        for k in 0..10u64 {
+            let invoke = Duration::from_millis(t * 1000 + k * 90);
+            let in_fault = (20..(if recovered { 35 } else { 60 })).contains(&t);
+            let op = if in_fault && k % 2 == 0 {
+                Op::fail("send", "timeout").at(invoke, invoke + Duration::from_millis(500))
+            } else {
+                Op::ok("send").at(
+                    invoke,
+                    invoke + Duration::from_millis(if in_fault { 300 } else { 20 + k }),
+                )
+            };
+            ops.push(op.by(k as u32));
+        }
+    }
+    let history = History::new(ops);
+    let (ok, fail, unknown) = history.counts();
+    r.ops.ok = ok as u64;
+    r.ops.fail = fail as u64;
+    r.ops.unknown = unknown as u64;
+    let recovery = if recovered {
+        Check::requirement(RECOVERY_CHECK, true, "recovered in 3.0s")
+            .with_figure("recovery_secs", 3.0)
+    } else {
+        Check::requirement(RECOVERY_CHECK, false, "not recovered")
+    };
+    r.checks = vec![
+        recovery,
+        Check::new(
+            "integrity.delivery",
+            CheckKind::Always,
+            Verdict::Valid,
+            "none lost",
+        ),
+    ];
+    if variant == Variant::Before {
+        r.checks
+            .push(Check::signature("backlog.unbounded", true, "grew to 600"));
+    }
+    r.verdict = Report::judge(variant, &r.checks);
+    (r, history)
+}
+
+#[test]
+fn index_and_pictures_load_in_chromium() {
+    let Some(chrome) = harness::report::chromium_path() else {
+        skip_or_fail("reports: Chromium is not installed: `apt-get install chromium`");
+        return;
+    };
+    let root = TempDir::new("incident-reports");
+    let profile = TempDir::new("incident-chromium");
+    let runs = [
+        synthetic(
+            "chat_synthetic_before",
+            "leancloud-2015-08-chat",
+            Variant::Before,
+            false,
+        ),
+        synthetic(
+            "chat_synthetic_after",
+            "leancloud-2015-08-chat",
+            Variant::After,
+            true,
+        ),
+        synthetic(
+            "roblox_synthetic_after",
+            "roblox-2021-consul",
+            Variant::After,
+            false,
+        ),
+    ];
+    for (report, history) in &runs {
+        history.save(&root.0.join(&report.incident)).unwrap();
+        report.write_to(&root.0).unwrap();
+    }
+    let skipped = Report::skipped(
+        &IncidentSpec::new(
+            "mongo_synthetic_skipped",
+            "leancloud-2015-06-mongodb",
+            Variant::Before,
+        ),
+        7,
+        "image `mongo:7.0` is not present",
+    );
+    skipped.write_to(&root.0).unwrap();
+    // The spread of an INCIDENT_REPEAT run shows in the index.
+    std::fs::write(
+        root.0.join("chat_synthetic_after/repeat.json"),
+        r#"{"incident":"chat_synthetic_after","recovery_secs":[2.5,3.5,null]}"#,
+    )
+    .unwrap();
+    harness::report::html::refresh(&root.0).unwrap();
+
+    let index = root.0.join("index.html");
+    let dom = dump_dom(&chrome, &profile.0, &index);
+    assert!(
+        dom.contains("4 incidents: 1 passed, 2 failed, 1 skipped"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("3 runs: min 2.5s, mean 3.0s, max 3.5s (1 not measured)"),
+        "{dom}"
+    );
+    for (report, _) in &runs {
+        let name = &report.incident;
+        assert!(
+            dom.contains(&format!("data-incident=\"{name}\"")),
+            "no row for {name}"
+        );
+        assert!(
+            dom.contains(&format!("src=\"{name}/timeline.svg\"")),
+            "no picture for {name}"
+        );
+        let svg = std::fs::read_to_string(root.0.join(name).join("timeline.svg")).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+        assert!(
+            svg.contains("partition"),
+            "{name}: the fault band is not labelled"
+        );
+        assert!(svg.contains("OOM kill node-3"), "{name}: no OOM marker");
+        assert!(svg.contains("leader → node-1"), "{name}: no leader marker");
+        assert!(svg.contains("pending RPCs"), "{name}: no series panel");
+        assert!(
+            svg.contains("Postmortem (as told"),
+            "{name}: no postmortem strip"
+        );
+    }
+    assert!(dom.contains("data-incident=\"mongo_synthetic_skipped\""));
+
+    // Every picture must decode: a probe page beside the index marks each
+    // image with whether Chromium rendered it (an SVG that does not parse
+    // has no natural size).
+    let probe = root.0.join("probe.html");
+    let html = std::fs::read_to_string(&index).unwrap().replace(
+        "</body>",
+        "<script>window.addEventListener('load',()=>{for(const i of document.images){\
+         i.setAttribute('data-decoded', i.complete && i.naturalWidth > 0 ? 'yes' : 'no')}});\
+         </script></body>",
+    );
+    std::fs::write(&probe, html).unwrap();
+    let dom = dump_dom(&chrome, &profile.0, &probe);
+    let decoded = dom.matches("data-decoded=\"yes\"").count();
+    let broken = dom.matches("data-decoded=\"no\"").count();
+    assert_eq!((decoded, broken), (runs.len(), 0), "{dom}");
+}
+
+/// `incident new` on every seed dossier, generated into one temporary
+/// crate that depends on the harness by path, and `cargo check`ed once
+/// (sharing the workspace's target dir, so only the new crate compiles).
+#[test]
+fn incident_new_skeletons_compile() {
+    let workspace = harness::lab::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if Command::new(&cargo).arg("--version").output().is_err() {
+        skip_or_fail("incident new: cargo is not on PATH");
+        return;
+    }
+    let tmp = TempDir::new("incident-new");
+    let krate = &tmp.0;
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::fs::create_dir_all(krate.join("tests")).unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"incident-new-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\nharness = {{ path = {:?} }}\n\n\
+             [[test]]\nname = \"incidents\"\npath = \"tests/incidents.rs\"\n\n\
+             # The workspace's profile, so its compiled dependencies are reused.\n\
+             [profile.dev.package.\"*\"]\nopt-level = 1\n\n[workspace]\n",
+            workspace.join("harness").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(workspace.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    std::fs::write(
+        krate.join("src/lib.rs"),
+        "//! Generated incidents, checked.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        krate.join("tests/incidents.rs"),
+        "//! Generated incidents.\n\nmod incidents {\n}\n",
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    for id in harness::cli::new::SEED_DOSSIERS {
+        let name = id.replace('-', "_");
+        let args = harness::cli::new::NewArgs {
+            name: name.clone(),
+            from: workspace.join("postmortems").join(format!("{id}.toml")),
+            out: Some(krate.clone()),
+            force: false,
+        };
+        assert_eq!(harness::cli::new::run(&args).unwrap(), 0, "{id}");
+        assert!(krate.join(format!("postmortems/{name}.md")).exists());
+        names.push(name);
+    }
+    let suite = std::fs::read_to_string(krate.join("tests/incidents.rs")).unwrap();
+    for n in &names {
+        assert!(
+            suite.contains(&format!("mod {n};")),
+            "{n} not registered:\n{suite}"
+        );
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("target"));
+    let mut check = Command::new(&cargo);
+    check
+        .args(["check", "--tests", "--offline", "--message-format", "short"])
+        .current_dir(krate)
+        .env("CARGO_TARGET_DIR", &target);
+    let out = check.output().expect("running cargo check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "generated incidents do not compile:\n{stderr}"
+    );
+    let generated_warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("tests/") && l.contains("warning"))
+        .collect();
+    assert!(
+        generated_warnings.is_empty(),
+        "generated code has warnings:\n{}",
+        generated_warnings.join("\n")
+    );
+}

@@ -1,1 +1,187 @@
-//! The HTML index of every incident (in progress).
+//! The HTML index of every incident (`target/incidents/index.html`):
+//! one row per incident with its variant, verdict, budget, recovery time
+//! (and the spread over `INCIDENT_REPEAT` runs) and its timeline picture.
+//! Rebuilt from every `report.json` each time a report is written, like
+//! the JUnit file.
+
+use super::{junit, Report, RunOutcome};
+use crate::checker::Verdict;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The index's file name in the artifacts root.
+pub const FILE: &str = "index.html";
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The recovery times of an `INCIDENT_REPEAT` run (`<incident>/repeat.json`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Spread {
+    /// One entry per run; `None` where recovery was not measured.
+    pub recovery_secs: Vec<Option<f64>>,
+}
+
+impl Spread {
+    /// Reads `repeat.json` in `dir`, if there is one.
+    pub fn read(dir: &Path) -> Option<Spread> {
+        let text = std::fs::read_to_string(dir.join("repeat.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// `5 runs: min 3.1s, mean 4.0s, max 5.2s (1 not measured)`.
+    pub fn summary(&self) -> String {
+        let measured: Vec<f64> = self.recovery_secs.iter().flatten().copied().collect();
+        let runs = self.recovery_secs.len();
+        if measured.is_empty() {
+            return format!("{runs} runs: recovery not measured");
+        }
+        let min = measured.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = measured.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+        let missing = runs - measured.len();
+        let mut s = format!("{runs} runs: min {min:.1}s, mean {mean:.1}s, max {max:.1}s");
+        if missing > 0 {
+            s.push_str(&format!(" ({missing} not measured)"));
+        }
+        s
+    }
+}
+
+fn verdict_class(r: &Report) -> &'static str {
+    match (r.outcome.clone(), r.verdict) {
+        (RunOutcome::Skipped, _) => "skipped",
+        (_, Verdict::Valid) => "pass",
+        _ => "fail",
+    }
+}
+
+/// Renders the index of `reports`; `root` is where their directories are.
+pub fn render(reports: &[Report], root: &Path) -> String {
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>Incidents</title>\n<style>\n\
+         body{font-family:sans-serif;margin:1.5em;color:#222}\n\
+         table{border-collapse:collapse;margin-bottom:2em}\n\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\n\
+         .pass{background:#e6f4ea}.fail{background:#fce8e6}.skipped{background:#f1f3f4;color:#666}\n\
+         section.incident{margin:2em 0;border-top:2px solid #ddd;padding-top:1em}\n\
+         section.incident img{max-width:100%;border:1px solid #ddd}\n\
+         ul.failures{color:#a50e0e}\n</style>\n</head>\n<body>\n",
+    );
+    let failing = reports
+        .iter()
+        .filter(|r| verdict_class(r) == "fail")
+        .count();
+    let skipped = reports
+        .iter()
+        .filter(|r| verdict_class(r) == "skipped")
+        .count();
+    h.push_str(&format!(
+        "<h1>Incidents</h1>\n<p id=\"summary\">{} incidents: {} passed, {failing} failed, {skipped} skipped.</p>\n",
+        reports.len(),
+        reports.len() - failing - skipped
+    ));
+    h.push_str(
+        "<table id=\"incidents\">\n<tr><th>incident</th><th>postmortem</th><th>variant</th>\
+         <th>verdict</th><th>budget</th><th>recovery</th><th>spread (INCIDENT_REPEAT)</th>\
+         <th>seed</th><th>picture</th></tr>\n",
+    );
+    for r in reports {
+        let dir = root.join(&r.incident);
+        let recovery = match (r.outcome.clone(), r.recovery_secs()) {
+            (RunOutcome::Skipped, _) => "skipped".to_string(),
+            (_, Some(s)) => format!("{s:.1}s ({})", r.stable().recovery),
+            (_, None) => r.stable().recovery,
+        };
+        let spread = Spread::read(&dir)
+            .map(|s| s.summary())
+            .unwrap_or_else(|| "-".into());
+        let picture = if dir.join(super::svg::FILE).exists() {
+            format!("<a href=\"#{0}\">timeline</a>", escape(&r.incident))
+        } else {
+            "-".into()
+        };
+        h.push_str(&format!(
+            "<tr class=\"{cls}\" data-incident=\"{name}\"><td><a href=\"{name}/report.json\">{name}</a></td>\
+             <td>{pm}</td><td>{variant}</td><td>{verdict:?}{outcome}</td><td>{budget}</td>\
+             <td>{recovery}</td><td>{spread}</td><td>{seed}</td><td>{picture}</td></tr>\n",
+            cls = verdict_class(r),
+            name = escape(&r.incident),
+            pm = escape(&r.postmortem),
+            variant = r.variant,
+            verdict = r.verdict,
+            outcome = match r.outcome {
+                RunOutcome::Completed => String::new(),
+                ref o => format!(" ({})", format!("{o:?}").to_lowercase()),
+            },
+            budget = crate::duration::format(std::time::Duration::from_secs_f64(r.budget_secs)),
+            recovery = escape(&recovery),
+            spread = escape(&spread),
+            seed = r.seed,
+        ));
+    }
+    h.push_str("</table>\n");
+    for r in reports {
+        let dir = root.join(&r.incident);
+        h.push_str(&format!(
+            "<section class=\"incident {}\" id=\"{}\">\n<h2>{}</h2>\n",
+            verdict_class(r),
+            escape(&r.incident),
+            escape(&r.incident)
+        ));
+        if let Some(e) = &r.error {
+            h.push_str(&format!("<p class=\"error\">{}</p>\n", escape(e)));
+        }
+        let failures = r.failures();
+        if !failures.is_empty() {
+            h.push_str("<ul class=\"failures\">\n");
+            for f in failures {
+                h.push_str(&format!("<li>{}</li>\n", escape(&f)));
+            }
+            h.push_str("</ul>\n");
+        }
+        if dir.join(super::svg::FILE).exists() {
+            h.push_str(&format!(
+                "<img class=\"timeline\" alt=\"timeline of {0}\" src=\"{0}/{1}\">\n",
+                escape(&r.incident),
+                super::svg::FILE
+            ));
+        } else if r.outcome != RunOutcome::Skipped {
+            h.push_str("<p>no picture was drawn for this run</p>\n");
+        }
+        h.push_str("</section>\n");
+    }
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+/// Rebuilds `index.html` in `root` from every report there.
+pub fn refresh(root: &Path) -> std::io::Result<()> {
+    let reports = junit::collect(root);
+    let html = render(&reports, root);
+    // Tests in other processes (nextest) refresh too: write, then rename.
+    let tmp = root.join(format!(".{FILE}.{}", std::process::id()));
+    std::fs::write(&tmp, html)?;
+    std::fs::rename(&tmp, root.join(FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_summarises_measured_runs() {
+        let s = Spread {
+            recovery_secs: vec![Some(3.0), None, Some(5.0)],
+        };
+        assert_eq!(
+            s.summary(),
+            "3 runs: min 3.0s, mean 4.0s, max 5.0s (1 not measured)"
+        );
+    }
+}

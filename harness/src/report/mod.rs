@@ -293,12 +293,30 @@ impl Report {
     }
 
     /// Writes `report.json` into `dir` (the history is written beside it by
-    /// [`LabCtx::finish`]), then refreshes the suite's JUnit file.
+    /// [`LabCtx::finish`]), draws `timeline.svg` from both, then refreshes
+    /// the suite's JUnit file and HTML index.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        self.write_with_root(dir, &artifacts_root())
+    }
+
+    /// [`Report::write`] into `root/<incident>`, refreshing `root`'s JUnit
+    /// file and index (tests render suites into temporary directories).
+    pub fn write_to(&self, root: &Path) -> std::io::Result<()> {
+        self.write_with_root(&root.join(&self.incident), root)
+    }
+
+    fn write_with_root(&self, dir: &Path, root: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("report.json"), json)?;
-        junit::refresh(&artifacts_root())?;
+        junit::refresh(root)?;
+        if self.outcome != RunOutcome::Skipped {
+            // A picture that cannot be drawn must not hide the verdict.
+            if let Err(e) = svg::write(self, dir) {
+                tracing::warn!("{}: no timeline picture: {e:#}", self.incident);
+            }
+        }
+        html::refresh(root)?;
         Ok(())
     }
 
@@ -412,6 +430,8 @@ pub mod repeat {
             dir.join("repeat.json"),
             serde_json::json!({ "incident": incident, "recovery_secs": recoveries }).to_string(),
         );
+        // The index shows the spread.
+        let _ = super::html::refresh(&crate::lab::artifacts_root());
     }
 }
 
