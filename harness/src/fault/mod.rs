@@ -10,7 +10,11 @@
 //! [`toxic`]; [`cgroup`] reads a node's limits as the kernel holds them.
 
 pub mod cgroup;
+pub mod disconnect;
+pub mod memory;
 pub mod partition;
+pub mod pids;
+pub mod process;
 pub mod sidecar;
 pub mod toxic;
 
