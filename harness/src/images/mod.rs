@@ -6,6 +6,8 @@
 //! build: it cannot be obtained on the project's machines.
 
 pub mod build;
+pub mod go;
+pub mod inputs;
 
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
