@@ -5,6 +5,7 @@
 
 pub mod html;
 pub mod junit;
+pub mod replay;
 pub mod svg;
 
 use crate::checker::latency::LatencySummary;
@@ -67,7 +68,8 @@ pub struct Report {
     pub verdict: Verdict,
     /// What ran where.
     pub topology: Vec<TopologyEntry>,
-    /// Image references and their ids.
+    /// Image references and their ids (`sha256:..`, resolved at
+    /// [`LabCtx::finish`]; reports of failed runs keep the reference).
     pub images: BTreeMap<String, String>,
     /// Named spans of the timeline.
     pub phases: Vec<PhaseSpan>,
@@ -348,7 +350,15 @@ impl LabCtx {
     /// the verdict is not valid; the body usually snapshots `report.stable()`.
     pub async fn finish(&self) -> anyhow::Result<Report> {
         let history = self.with_history(|h| h.clone());
-        let report = Report::build(self, &history, RunOutcome::Completed, None);
+        let images =
+            replay::image_ids(self.docker(), self.topology().into_iter().map(|t| t.image)).await;
+        match replay::judge(&self.spec().name, &self.faults(), self.run_id(), &images) {
+            Some(replay::Verdicts::Same(note)) => self.note(note),
+            Some(replay::Verdicts::Diverged(check)) => self.check(check),
+            None => {}
+        }
+        let mut report = Report::build(self, &history, RunOutcome::Completed, None);
+        report.images = images;
         let dir = report.dir();
         history.save(&dir)?;
         report.write(&dir)?;
@@ -432,18 +442,6 @@ pub mod repeat {
         );
         // The index shows the spread.
         let _ = super::html::refresh(&crate::lab::artifacts_root());
-    }
-}
-
-pub mod replay {
-    //! `INCIDENT_REPLAY=<report.json>`: run the same plan again.
-
-    /// The seed recorded in the replayed report, if replay is on.
-    pub fn seed_for() -> Option<u64> {
-        let path = std::env::var("INCIDENT_REPLAY").ok()?;
-        super::Report::read(std::path::Path::new(&path))
-            .ok()
-            .map(|r| r.seed)
     }
 }
 
