@@ -1,0 +1,622 @@
+//! A connection node: WebSocket-over-TLS sessions, rooms, per-connection
+//! send queues, a dispatcher that fans messages out locally and to peers
+//! over RPC, and an admin/metrics HTTP endpoint.
+
+use crate::membership::{Member, Membership};
+use crate::protocol::{decode, encode, AckStatus, ClientFrame, Kind, RpcRequest, ServerFrame};
+use crate::rpc::{self, LinkStats, PeerLink};
+use crate::switches::Switches;
+use crate::sys;
+use anyhow::{Context, Result};
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Everything a node is started with.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// How the node announces itself (name and addresses).
+    pub me: Member,
+    /// Client-facing WebSocket/TLS listen address.
+    pub ws_listen: SocketAddr,
+    /// RPC listen address.
+    pub rpc_listen: SocketAddr,
+    /// Admin/metrics HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Behaviour switches.
+    pub switches: Switches,
+    /// Modelled work per recipient of a fan-out (feed insert, counters):
+    /// makes a node's delivery capacity a property of its configuration
+    /// rather than of the shared machine. Zero: only the real cost.
+    pub fanout_cost: Duration,
+    /// Modelled server-side cost of one TLS handshake (2015 hardware, RSA
+    /// keys, session setup), spent holding a handshake slot.
+    pub handshake_cost: Duration,
+}
+
+/// The node's metrics, as `GET /metrics` returns them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeMetrics {
+    /// The node's name.
+    pub node: String,
+    /// Open client connections (TCP accepted, not yet closed).
+    pub connections: u64,
+    /// Established WebSocket sessions.
+    pub sessions: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// The fd limit.
+    pub nofile: u64,
+    /// Resident memory in bytes.
+    pub rss_bytes: u64,
+    /// Pending RPCs per peer.
+    pub pending_rpcs: BTreeMap<String, u64>,
+    /// Sum of `pending_rpcs`.
+    pub pending_total: u64,
+    /// Per-peer link counters.
+    pub links: BTreeMap<String, LinkStats>,
+    /// Peers evicted now.
+    pub evicted: Vec<String>,
+    /// Non-core sends shed.
+    pub shed: u64,
+    /// Messages handed to local recipients' send queues.
+    pub delivered: u64,
+    /// Sends acknowledged `ok`.
+    pub acked: u64,
+    /// Connections accepted by TCP.
+    pub accepted: u64,
+    /// Connections refused by the fd guard.
+    pub refused_fd: u64,
+    /// accept() failures (EMFILE...).
+    pub accept_errors: u64,
+    /// Connections waiting for a handshake slot.
+    pub handshake_waiting: u64,
+    /// Handshakes completed.
+    pub handshakes_ok: u64,
+    /// Handshakes that failed or timed out.
+    pub handshakes_failed: u64,
+    /// Connections dropped after waiting too long for a handshake slot.
+    pub handshakes_dropped: u64,
+    /// Work items waiting in the dispatcher.
+    pub dispatch_queue: u64,
+    /// Peers known through membership.
+    pub peers: Vec<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    sessions: AtomicU64,
+    shed: AtomicU64,
+    delivered: AtomicU64,
+    acked: AtomicU64,
+    accepted: AtomicU64,
+    refused_fd: AtomicU64,
+    accept_errors: AtomicU64,
+    handshake_waiting: AtomicU64,
+    handshakes_ok: AtomicU64,
+    handshakes_failed: AtomicU64,
+    handshakes_dropped: AtomicU64,
+}
+
+type Outbox = mpsc::UnboundedSender<ServerFrame>;
+
+struct Work {
+    room: String,
+    id: u64,
+    from: String,
+    kind: Kind,
+    body: String,
+    origin: Origin,
+}
+
+enum Origin {
+    /// A local client's send: ack it on this outbox; skip this connection.
+    Client { conn: u64, outbox: Outbox },
+    /// A peer's RPC: answer with the local recipient count.
+    Peer(oneshot::Sender<u32>),
+}
+
+/// A running node's shared state.
+pub struct Node {
+    config: NodeConfig,
+    counters: Counters,
+    rooms: Mutex<HashMap<String, HashMap<u64, (String, Outbox)>>>,
+    peers: RwLock<BTreeMap<String, Arc<PeerLink>>>,
+    core_tx: mpsc::UnboundedSender<Work>,
+    extra_tx: mpsc::UnboundedSender<Work>,
+    queued: AtomicUsize,
+    next_conn: AtomicU64,
+}
+
+/// Handles to a started node.
+pub struct RunningNode {
+    /// The node's state (metrics).
+    pub node: Arc<Node>,
+    /// Bound addresses: WebSocket, RPC, HTTP.
+    pub ws_addr: SocketAddr,
+    /// The bound RPC address.
+    pub rpc_addr: SocketAddr,
+    /// The bound HTTP address.
+    pub http_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Node {
+    /// The node's metrics now.
+    pub fn metrics(&self) -> NodeMetrics {
+        let c = &self.counters;
+        let peers = self.peers.read().unwrap();
+        let links: BTreeMap<String, LinkStats> =
+            peers.iter().map(|(n, l)| (n.clone(), l.stats())).collect();
+        NodeMetrics {
+            node: self.config.me.name.clone(),
+            connections: c.connections.load(Ordering::Relaxed),
+            sessions: c.sessions.load(Ordering::Relaxed),
+            fds: sys::open_fds(),
+            nofile: sys::nofile_limit(),
+            rss_bytes: sys::rss_bytes(),
+            pending_rpcs: links.iter().map(|(n, s)| (n.clone(), s.pending)).collect(),
+            pending_total: links.values().map(|s| s.pending).sum(),
+            evicted: links
+                .iter()
+                .filter(|(_, s)| s.evicted)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            links,
+            shed: c.shed.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            acked: c.acked.load(Ordering::Relaxed),
+            accepted: c.accepted.load(Ordering::Relaxed),
+            refused_fd: c.refused_fd.load(Ordering::Relaxed),
+            accept_errors: c.accept_errors.load(Ordering::Relaxed),
+            handshake_waiting: c.handshake_waiting.load(Ordering::Relaxed),
+            handshakes_ok: c.handshakes_ok.load(Ordering::Relaxed),
+            handshakes_failed: c.handshakes_failed.load(Ordering::Relaxed),
+            handshakes_dropped: c.handshakes_dropped.load(Ordering::Relaxed),
+            dispatch_queue: self.queued.load(Ordering::Relaxed) as u64,
+            peers: peers.keys().cloned().collect(),
+        }
+    }
+
+    fn enqueue(&self, work: Work) {
+        if !work.kind.is_core() {
+            if let Some(limit) = self.config.switches.shed_above {
+                if self.queued.load(Ordering::Relaxed) > limit {
+                    self.counters.shed.fetch_add(1, Ordering::Relaxed);
+                    match work.origin {
+                        Origin::Client { outbox, .. } => {
+                            let _ = outbox.send(ServerFrame::Ack {
+                                id: work.id,
+                                status: AckStatus::Shed,
+                                undeliverable: vec![],
+                            });
+                        }
+                        Origin::Peer(reply) => {
+                            let _ = reply.send(0);
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let lane = if work.kind.is_core() || self.config.switches.shed_above.is_none() {
+            &self.core_tx
+        } else {
+            &self.extra_tx
+        };
+        let _ = lane.send(work);
+    }
+
+    /// Hands a message to the local members of its room; returns how many.
+    fn fan_out_locally(&self, w: &Work) -> u32 {
+        let skip = match &w.origin {
+            Origin::Client { conn, .. } => Some(*conn),
+            Origin::Peer(_) => None,
+        };
+        let rooms = self.rooms.lock().unwrap();
+        let Some(members) = rooms.get(&w.room) else {
+            return 0;
+        };
+        let mut n = 0;
+        for (conn, (_, outbox)) in members {
+            if Some(*conn) == skip {
+                continue;
+            }
+            let frame = ServerFrame::Deliver {
+                room: w.room.clone(),
+                id: w.id,
+                from: w.from.clone(),
+                kind: w.kind,
+            };
+            if outbox.send(frame).is_ok() {
+                n += 1;
+            }
+        }
+        self.counters
+            .delivered
+            .fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        mut core: mpsc::UnboundedReceiver<Work>,
+        mut extra: mpsc::UnboundedReceiver<Work>,
+    ) {
+        let mut debt = Duration::ZERO;
+        loop {
+            let work = tokio::select! {
+                biased;
+                Some(w) = core.recv() => w,
+                Some(w) = extra.recv() => w,
+                else => return,
+            };
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            let n = self.fan_out_locally(&work);
+            debt += self.config.fanout_cost * n;
+            if debt >= Duration::from_millis(1) {
+                tokio::time::sleep(debt).await;
+                debt = Duration::ZERO;
+            }
+            match work.origin {
+                Origin::Peer(reply) => {
+                    let _ = reply.send(n);
+                }
+                Origin::Client { outbox, .. } => {
+                    let peers: Vec<Arc<PeerLink>> =
+                        self.peers.read().unwrap().values().cloned().collect();
+                    let req = RpcRequest::Deliver {
+                        room: work.room,
+                        id: work.id,
+                        from: work.from,
+                        kind: work.kind,
+                        body: work.body,
+                    };
+                    let node = self.clone();
+                    // 2015: acknowledged once handed to the peer queues (fire and
+                    // forget); fixed: once every peer answered or failed, naming
+                    // the nodes it could not reach.
+                    let waits = self.config.switches.rpc_timeout.is_some();
+                    let id = work.id;
+                    tokio::spawn(async move {
+                        let calls = peers.iter().map(|p| {
+                            let req = req.clone();
+                            async move { (p.name.clone(), p.call(req).await) }
+                        });
+                        if waits {
+                            let results = futures::future::join_all(calls).await;
+                            let undeliverable: Vec<String> = results
+                                .into_iter()
+                                .filter(|(_, r)| r.is_err())
+                                .map(|(n, _)| n)
+                                .collect();
+                            node.counters.acked.fetch_add(1, Ordering::Relaxed);
+                            let _ = outbox.send(ServerFrame::Ack {
+                                id,
+                                status: AckStatus::Ok,
+                                undeliverable,
+                            });
+                        } else {
+                            node.counters.acked.fetch_add(1, Ordering::Relaxed);
+                            let _ = outbox.send(ServerFrame::Ack {
+                                id,
+                                status: AckStatus::Ok,
+                                undeliverable: vec![],
+                            });
+                            futures::future::join_all(calls).await;
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn sync_peers(&self, members: &[Member], switches: &Switches) {
+        let me = &self.config.me.name;
+        let mut peers = self.peers.write().unwrap();
+        peers.retain(|name, _| members.iter().any(|m| &m.name == name));
+        for m in members {
+            if &m.name != me && !peers.contains_key(&m.name) {
+                tracing::info!(peer = %m.name, addr = %m.rpc_addr, "peer joined");
+                peers.insert(
+                    m.name.clone(),
+                    PeerLink::new(&m.name, &m.rpc_addr, switches.clone()),
+                );
+            }
+        }
+    }
+
+    fn over_fd_guard(&self) -> bool {
+        match self.config.switches.fd_guard {
+            Some(frac) => {
+                let limit = sys::nofile_limit() as f64;
+                sys::open_fds() as f64 >= frac * limit
+            }
+            None => false,
+        }
+    }
+}
+
+/// Starts a node: listeners, dispatcher, membership, admin HTTP.
+pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Result<RunningNode> {
+    let ws = TcpListener::bind(config.ws_listen)
+        .await
+        .with_context(|| format!("binding the WebSocket port {}", config.ws_listen))?;
+    let rpc_l = TcpListener::bind(config.rpc_listen)
+        .await
+        .with_context(|| format!("binding the RPC port {}", config.rpc_listen))?;
+    let http = TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP port {}", config.http_listen))?;
+    let (ws_addr, rpc_addr, http_addr) =
+        (ws.local_addr()?, rpc_l.local_addr()?, http.local_addr()?);
+    let tls = crate::tls::server_config(&[config.me.name.clone(), "localhost".into()])?;
+    let (core_tx, core_rx) = mpsc::unbounded_channel();
+    let (extra_tx, extra_rx) = mpsc::unbounded_channel();
+    let node = Arc::new(Node {
+        config: config.clone(),
+        counters: Counters::default(),
+        rooms: Mutex::default(),
+        peers: RwLock::default(),
+        core_tx,
+        extra_tx,
+        queued: AtomicUsize::new(0),
+        next_conn: AtomicU64::new(1),
+    });
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(node.clone().dispatch(core_rx, extra_rx)));
+    let n = node.clone();
+    let handler: rpc::Handler = Arc::new(move |req| {
+        let n = n.clone();
+        Box::pin(async move {
+            match req {
+                RpcRequest::Ping => 0,
+                RpcRequest::Deliver {
+                    room,
+                    id,
+                    from,
+                    kind,
+                    body,
+                } => {
+                    let (tx, rx) = oneshot::channel();
+                    n.enqueue(Work {
+                        room,
+                        id,
+                        from,
+                        kind,
+                        body,
+                        origin: Origin::Peer(tx),
+                    });
+                    rx.await.unwrap_or(0)
+                }
+            }
+        })
+    });
+    tasks.push(tokio::spawn(rpc::serve(rpc_l, handler)));
+    tasks.push(tokio::spawn(accept_loop(node.clone(), ws, tls)));
+    tasks.push(tokio::spawn(admin_http(node.clone(), http)));
+    let n = node.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut registered = false;
+        loop {
+            if !registered {
+                match membership.register(&n.config.me).await {
+                    Ok(()) => registered = true,
+                    Err(e) => tracing::warn!("membership registration: {e:#}"),
+                }
+            }
+            match membership.members().await {
+                Ok(members) => n.sync_peers(&members, &n.config.switches),
+                Err(e) => tracing::warn!("membership: {e:#}"),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }));
+    Ok(RunningNode {
+        node,
+        ws_addr,
+        rpc_addr,
+        http_addr,
+        tasks,
+    })
+}
+
+async fn accept_loop(node: Arc<Node>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+    let slots = Arc::new(Semaphore::new(node.config.switches.handshake_slots.max(1)));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                node.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        node.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if node.over_fd_guard() {
+            node.counters.refused_fd.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(
+            node.clone(),
+            stream,
+            slots.clone(),
+            acceptor.clone(),
+        ));
+    }
+}
+
+struct ConnGuard<'a>(&'a AtomicU64);
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn connection(
+    node: Arc<Node>,
+    stream: TcpStream,
+    slots: Arc<Semaphore>,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    let c = &node.counters;
+    c.connections.fetch_add(1, Ordering::Relaxed);
+    let _conn = ConnGuard(&c.connections);
+    c.handshake_waiting.fetch_add(1, Ordering::Relaxed);
+    let permit = match node.config.switches.handshake_queue_timeout {
+        None => slots.acquire_owned().await.ok(),
+        Some(limit) => tokio::time::timeout(limit, slots.acquire_owned())
+            .await
+            .ok()
+            .and_then(|p| p.ok()),
+    };
+    c.handshake_waiting.fetch_sub(1, Ordering::Relaxed);
+    let Some(permit) = permit else {
+        c.handshakes_dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    if !node.config.handshake_cost.is_zero() {
+        tokio::time::sleep(node.config.handshake_cost).await;
+    }
+    let client_id = Arc::new(Mutex::new(String::new()));
+    let cid = client_id.clone();
+    let handshake = async {
+        let tls = acceptor.accept(stream).await?;
+        let ws = tokio_tungstenite::accept_hdr_async(
+            tls,
+            move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                let id = req
+                    .uri()
+                    .query()
+                    .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("client=")))
+                    .unwrap_or("anonymous");
+                *cid.lock().unwrap() = id.to_string();
+                Ok(resp)
+            },
+        )
+        .await
+        .map_err(std::io::Error::other)?;
+        Ok::<_, std::io::Error>(ws)
+    };
+    let ws = match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+        Ok(Ok(ws)) => ws,
+        _ => {
+            c.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    drop(permit);
+    c.handshakes_ok.fetch_add(1, Ordering::Relaxed);
+    c.sessions.fetch_add(1, Ordering::Relaxed);
+    let _session = ConnGuard(&c.sessions);
+    let client = client_id.lock().unwrap().clone();
+    let conn = node.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut source) = ws.split();
+    let (outbox, mut queue) = mpsc::unbounded_channel::<ServerFrame>();
+    let _ = outbox.send(ServerFrame::Welcome {
+        node: node.config.me.name.clone(),
+        client: client.clone(),
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = queue.recv().await {
+            if sink.send(Message::text(encode(&frame))).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut joined: Vec<String> = Vec::new();
+    while let Some(Ok(msg)) = source.next().await {
+        let Message::Text(text) = msg else {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+            continue;
+        };
+        match decode::<ClientFrame>(text.as_str()) {
+            Ok(ClientFrame::Join { room }) => {
+                node.rooms
+                    .lock()
+                    .unwrap()
+                    .entry(room.clone())
+                    .or_default()
+                    .insert(conn, (client.clone(), outbox.clone()));
+                joined.push(room.clone());
+                let _ = outbox.send(ServerFrame::Joined { room });
+            }
+            Ok(ClientFrame::Send {
+                room,
+                id,
+                kind,
+                body,
+            }) => node.enqueue(Work {
+                room,
+                id,
+                from: client.clone(),
+                kind,
+                body,
+                origin: Origin::Client {
+                    conn,
+                    outbox: outbox.clone(),
+                },
+            }),
+            Err(e) => tracing::debug!("bad frame from {client}: {e}"),
+        }
+    }
+    {
+        let mut rooms = node.rooms.lock().unwrap();
+        for room in joined {
+            if let Some(m) = rooms.get_mut(&room) {
+                m.remove(&conn);
+                if m.is_empty() {
+                    rooms.remove(&room);
+                }
+            }
+        }
+    }
+    drop(outbox);
+    writer.abort();
+}
+
+async fn admin_http(node: Arc<Node>, listener: TcpListener) {
+    use axum::routing::get;
+    let n = node.clone();
+    let app = axum::Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let n = n.clone();
+                async move { axum::Json(n.metrics()) }
+            }),
+        )
+        .route(
+            "/switches",
+            get(move || {
+                let s = node.config.switches.clone();
+                async move { axum::Json(s) }
+            }),
+        );
+    let _ = axum::serve(listener, app).await;
+}

@@ -1,0 +1,448 @@
+//! What the simulator saw: every connect attempt, session, send,
+//! acknowledgement and delivery, with times in seconds since the
+//! simulator started; and the delivery audit over it.
+
+use crate::protocol::{AckStatus, Kind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "e", rename_all = "snake_case")]
+pub enum Event {
+    /// A connect attempt ended (TLS + WebSocket handshake).
+    Attempt {
+        /// The client index.
+        client: u32,
+        /// When it ended.
+        at: f64,
+        /// Whether a session came of it.
+        ok: bool,
+        /// The node it aimed at.
+        node: String,
+        /// Why it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The router did not admit the client (admission ramp).
+    NotAdmitted {
+        /// The client index.
+        client: u32,
+        /// When.
+        at: f64,
+    },
+    /// A session is up and has joined all its rooms.
+    SessionUp {
+        /// The client index.
+        client: u32,
+        /// The node.
+        node: String,
+        /// When the last join was confirmed.
+        at: f64,
+    },
+    /// The session ended.
+    SessionDown {
+        /// The client index.
+        client: u32,
+        /// When.
+        at: f64,
+    },
+    /// A message was sent.
+    Sent {
+        /// The sender.
+        client: u32,
+        /// The message id.
+        id: u64,
+        /// The room.
+        room: String,
+        /// Core or non-core.
+        kind: Kind,
+        /// When.
+        at: f64,
+    },
+    /// The gateway acknowledged a send.
+    Acked {
+        /// The message id.
+        id: u64,
+        /// When.
+        at: f64,
+        /// Ok, shed or error.
+        status: AckStatus,
+        /// Nodes reported unreachable for this message.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        undeliverable: Vec<String>,
+    },
+    /// A message was delivered to a client.
+    Delivered {
+        /// The recipient.
+        client: u32,
+        /// The message id.
+        id: u64,
+        /// When.
+        at: f64,
+    },
+}
+
+/// Everything the simulator recorded, plus the room membership it used.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SimHistory {
+    /// Rooms each client joins (index = client).
+    pub rooms_of: Vec<Vec<String>>,
+    /// The events, in recording order.
+    pub events: Vec<Event>,
+    /// When recording stopped (seconds since start).
+    pub ended_at: f64,
+}
+
+/// The delivery audit: every message acknowledged `ok` must reach every
+/// recipient that was online throughout (session up before the send, still
+/// up `grace` seconds after the ack) on a node not reported undeliverable,
+/// exactly once; nothing may arrive that was not sent to that client.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Audit {
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages acknowledged ok.
+    pub acked: u64,
+    /// Messages shed (acknowledged `shed`).
+    pub shed: u64,
+    /// Sends never acknowledged (session lost first).
+    pub unacknowledged: u64,
+    /// (message, recipient) pairs that had to be delivered.
+    pub expected: u64,
+    /// Of those, delivered exactly once.
+    pub delivered: u64,
+    /// Expected pairs never delivered.
+    pub lost: u64,
+    /// (message, recipient) pairs delivered more than once.
+    pub duplicated: u64,
+    /// Deliveries of a message never sent, shed, or to a non-member.
+    pub invented: u64,
+    /// Recipient pairs excused because the ack named their node undeliverable.
+    pub reported_undeliverable: u64,
+    /// A few examples of anomalies.
+    pub examples: Vec<String>,
+}
+
+impl SimHistory {
+    /// Session intervals per client: (node, up, down or +inf).
+    pub fn sessions(&self) -> HashMap<u32, Vec<(String, f64, f64)>> {
+        let mut out: HashMap<u32, Vec<(String, f64, f64)>> = HashMap::new();
+        for e in &self.events {
+            match e {
+                Event::SessionUp { client, node, at } => {
+                    out.entry(*client)
+                        .or_default()
+                        .push((node.clone(), *at, f64::INFINITY))
+                }
+                Event::SessionDown { client, at } => {
+                    if let Some(last) = out.get_mut(client).and_then(|v| v.last_mut()) {
+                        if last.2.is_infinite() {
+                            last.2 = *at;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Runs the delivery audit (see [`Audit`]).
+    pub fn audit(&self, grace: f64) -> Audit {
+        let mut a = Audit::default();
+        let sessions = self.sessions();
+        let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (c, rooms) in self.rooms_of.iter().enumerate() {
+            for r in rooms {
+                members.entry(r.as_str()).or_default().push(c as u32);
+            }
+        }
+        struct SentMsg<'a> {
+            client: u32,
+            room: &'a str,
+            at: f64,
+        }
+        let mut sent: HashMap<u64, SentMsg> = HashMap::new();
+        let mut acks: HashMap<u64, (f64, AckStatus, &Vec<String>)> = HashMap::new();
+        let mut deliveries: HashMap<(u64, u32), u32> = HashMap::new();
+        for e in &self.events {
+            match e {
+                Event::Sent {
+                    client,
+                    id,
+                    room,
+                    at,
+                    ..
+                } => {
+                    sent.insert(
+                        *id,
+                        SentMsg {
+                            client: *client,
+                            room,
+                            at: *at,
+                        },
+                    );
+                }
+                Event::Acked {
+                    id,
+                    at,
+                    status,
+                    undeliverable,
+                } => {
+                    acks.insert(*id, (*at, *status, undeliverable));
+                }
+                Event::Delivered { client, id, .. } => {
+                    *deliveries.entry((*id, *client)).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        a.sent = sent.len() as u64;
+        for ((id, client), n) in &deliveries {
+            let legit = sent.get(id).is_some_and(|m| {
+                m.client != *client
+                    && self
+                        .rooms_of
+                        .get(*client as usize)
+                        .is_some_and(|rs| rs.iter().any(|r| r == m.room))
+                    && !matches!(
+                        acks.get(id),
+                        Some((_, AckStatus::Shed | AckStatus::Error, _))
+                    )
+            });
+            if !legit {
+                a.invented += 1;
+                if a.examples.len() < 5 {
+                    a.examples.push(format!(
+                        "message {id} delivered to client {client}, which it was not sent to"
+                    ));
+                }
+            }
+            if *n > 1 {
+                a.duplicated += 1;
+                if a.examples.len() < 5 {
+                    a.examples.push(format!(
+                        "message {id} delivered {n} times to client {client}"
+                    ));
+                }
+            }
+        }
+        let no_sessions = Vec::new();
+        let mut ids: Vec<&u64> = sent.keys().collect();
+        ids.sort();
+        for id in ids {
+            let m = &sent[id];
+            let Some((ack_at, status, undeliverable)) = acks.get(id) else {
+                a.unacknowledged += 1;
+                continue;
+            };
+            match status {
+                AckStatus::Shed => {
+                    a.shed += 1;
+                    continue;
+                }
+                AckStatus::Error => continue,
+                AckStatus::Ok => a.acked += 1,
+            }
+            if ack_at + grace > self.ended_at {
+                continue;
+            }
+            for r in members.get(m.room).unwrap_or(&Vec::new()) {
+                if *r == m.client {
+                    continue;
+                }
+                let online = sessions
+                    .get(r)
+                    .unwrap_or(&no_sessions)
+                    .iter()
+                    .find(|(_, up, down)| *up <= m.at && *down >= ack_at + grace);
+                let Some((node, _, _)) = online else { continue };
+                if undeliverable.contains(node) {
+                    a.reported_undeliverable += 1;
+                    continue;
+                }
+                a.expected += 1;
+                match deliveries.get(&(*id, *r)).copied().unwrap_or(0) {
+                    0 => {
+                        a.lost += 1;
+                        if a.examples.len() < 5 {
+                            a.examples.push(format!(
+                                "message {id} (acknowledged) never reached client {r} online on {node}"
+                            ));
+                        }
+                    }
+                    _ => a.delivered += 1,
+                }
+            }
+        }
+        a
+    }
+
+    /// Successful and failed connect attempts per whole second.
+    pub fn attempts_per_second(&self) -> BTreeMap<u64, (u64, u64)> {
+        let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for e in &self.events {
+            if let Event::Attempt { at, ok, .. } = e {
+                let slot = out.entry(*at as u64).or_default();
+                if *ok {
+                    slot.0 += 1
+                } else {
+                    slot.1 += 1
+                }
+            }
+        }
+        out
+    }
+
+    /// Clients with a session up at time `t`.
+    pub fn online_at(&self, t: f64) -> usize {
+        self.sessions()
+            .values()
+            .filter(|s| s.iter().any(|(_, up, down)| *up <= t && *down > t))
+            .count()
+    }
+
+    /// Send-to-deliver latencies (seconds) of deliveries whose message was
+    /// sent in [from, to), grouped by room.
+    pub fn latencies_by_room(&self, from: f64, to: f64) -> BTreeMap<String, Vec<f64>> {
+        let mut sent: HashMap<u64, (&str, f64)> = HashMap::new();
+        for e in &self.events {
+            if let Event::Sent { id, room, at, .. } = e {
+                sent.insert(*id, (room, *at));
+            }
+        }
+        let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        for e in &self.events {
+            if let Event::Delivered { client, id, at } = e {
+                if let Some((room, s)) = sent.get(id) {
+                    if *s >= from && *s < to && seen.insert((*id, *client)) {
+                        out.entry(room.to_string()).or_default().push(at - s);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> SimHistory {
+        SimHistory {
+            rooms_of: vec![vec!["r".into()], vec!["r".into()], vec!["r".into()]],
+            events: vec![
+                Event::SessionUp {
+                    client: 0,
+                    node: "n1".into(),
+                    at: 0.0,
+                },
+                Event::SessionUp {
+                    client: 1,
+                    node: "n1".into(),
+                    at: 0.0,
+                },
+                Event::SessionUp {
+                    client: 2,
+                    node: "n2".into(),
+                    at: 0.0,
+                },
+            ],
+            ended_at: 100.0,
+        }
+    }
+
+    fn send(h: &mut SimHistory, id: u64, undeliverable: Vec<String>) {
+        h.events.push(Event::Sent {
+            client: 0,
+            id,
+            room: "r".into(),
+            kind: Kind::Message,
+            at: 1.0,
+        });
+        h.events.push(Event::Acked {
+            id,
+            at: 1.1,
+            status: AckStatus::Ok,
+            undeliverable,
+        });
+    }
+
+    fn deliver(h: &mut SimHistory, id: u64, client: u32) {
+        h.events.push(Event::Delivered {
+            client,
+            id,
+            at: 1.2,
+        });
+    }
+
+    #[test]
+    fn clean_delivery_passes() {
+        let mut h = base();
+        send(&mut h, 1, vec![]);
+        deliver(&mut h, 1, 1);
+        deliver(&mut h, 1, 2);
+        let a = h.audit(2.0);
+        assert_eq!(
+            (a.expected, a.delivered, a.lost, a.duplicated, a.invented),
+            (2, 2, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn loss_duplicates_and_inventions_are_counted() {
+        let mut h = base();
+        send(&mut h, 1, vec![]);
+        deliver(&mut h, 1, 1);
+        deliver(&mut h, 1, 1);
+        deliver(&mut h, 99, 2);
+        deliver(&mut h, 1, 0);
+        let a = h.audit(2.0);
+        assert_eq!(a.lost, 1, "client 2 never got it");
+        assert_eq!(a.duplicated, 1);
+        assert_eq!(a.invented, 2, "an unknown id, and an echo to the sender");
+    }
+
+    #[test]
+    fn reported_undeliverable_and_offline_recipients_are_excused() {
+        let mut h = base();
+        h.events.push(Event::SessionDown { client: 1, at: 1.5 });
+        send(&mut h, 1, vec!["n2".into()]);
+        let a = h.audit(2.0);
+        assert_eq!((a.expected, a.lost, a.reported_undeliverable), (0, 0, 1));
+    }
+
+    #[test]
+    fn shed_messages_must_not_arrive() {
+        let mut h = base();
+        h.events.push(Event::Sent {
+            client: 0,
+            id: 5,
+            room: "r".into(),
+            kind: Kind::Reaction,
+            at: 1.0,
+        });
+        h.events.push(Event::Acked {
+            id: 5,
+            at: 1.0,
+            status: AckStatus::Shed,
+            undeliverable: vec![],
+        });
+        deliver(&mut h, 5, 1);
+        let a = h.audit(2.0);
+        assert_eq!((a.shed, a.invented, a.expected), (1, 1, 0));
+    }
+
+    #[test]
+    fn online_and_latency_views() {
+        let mut h = base();
+        send(&mut h, 1, vec![]);
+        deliver(&mut h, 1, 1);
+        assert_eq!(h.online_at(0.5), 3);
+        let l = h.latencies_by_room(0.0, 10.0);
+        assert!((l["r"][0] - 0.2).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,710 @@
+//! The client simulator: thousands of TLS WebSocket clients that ask the
+//! router where to connect, join their rooms, send and receive messages,
+//! and reconnect by a policy: the 2015 SDK's naive immediate retry that
+//! leaves the old connection open, or jittered exponential backoff that
+//! closes it first. Everything is recorded in a [`SimHistory`].
+
+mod history;
+
+pub use history::{Audit, Event, SimHistory};
+
+use crate::protocol::{decode, encode, ClientFrame, Kind, ServerFrame};
+use crate::router::Assignment;
+use anyhow::{anyhow, Result};
+use futures::{SinkExt, StreamExt};
+use rand::{Rng, SeedableRng};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How a client reconnects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReconnectPolicy {
+    /// The 2015 SDK: retry after `retry_every` without closing the attempt
+    /// in progress (or the old session), up to `max_open` sockets per client.
+    Naive {
+        /// Delay between attempts.
+        retry_every: Duration,
+        /// Sockets a client may hold open at once (bounds the simulator).
+        max_open: usize,
+    },
+    /// Close first, then wait a full-jitter exponential backoff.
+    Backoff {
+        /// First delay.
+        base: Duration,
+        /// Largest delay.
+        max: Duration,
+    },
+}
+
+impl ReconnectPolicy {
+    /// The 2015 SDK.
+    pub fn naive() -> Self {
+        ReconnectPolicy::Naive {
+            retry_every: Duration::from_millis(250),
+            max_open: 6,
+        }
+    }
+    /// The fixed SDK.
+    pub fn backoff() -> Self {
+        ReconnectPolicy::Backoff {
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(8),
+        }
+    }
+}
+
+/// The simulator's configuration.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The router's HTTP address (`127.0.0.1:port`).
+    pub router: String,
+    /// Number of clients.
+    pub clients: usize,
+    /// Ordinary rooms: client `i` joins `room-{i % rooms}`.
+    pub rooms: usize,
+    /// Clients `0..hot_members` also join the room `hot`.
+    pub hot_members: usize,
+    /// Reconnect policy.
+    pub policy: ReconnectPolicy,
+    /// Payload size of each message.
+    pub body_bytes: usize,
+    /// How long one connect attempt may take before it counts as failed.
+    pub connect_timeout: Duration,
+    /// Seed for every random choice of the simulator.
+    pub seed: u64,
+    /// Connections opened per second while the clients first start.
+    pub ramp_per_sec: usize,
+}
+
+impl SimConfig {
+    /// Defaults for `clients` clients against `router`.
+    pub fn new(router: impl Into<String>, clients: usize) -> Self {
+        SimConfig {
+            router: router.into(),
+            clients,
+            rooms: (clients / 20).max(1),
+            hot_members: 0,
+            policy: ReconnectPolicy::backoff(),
+            body_bytes: 256,
+            connect_timeout: Duration::from_secs(2),
+            seed: 1,
+            ramp_per_sec: 500,
+        }
+    }
+
+    /// The rooms client `i` joins.
+    pub fn rooms_of(&self, i: usize) -> Vec<String> {
+        let mut r = vec![format!("room-{}", i % self.rooms.max(1))];
+        if i < self.hot_members {
+            r.push("hot".into());
+        }
+        r
+    }
+}
+
+/// The traffic the driver generates.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Load {
+    /// Messages per second over the ordinary rooms (spread uniformly).
+    pub rate: f64,
+    /// Sends per second into the hot room.
+    pub hot_rate: f64,
+    /// Share of the hot room's sends that are reactions (non-core).
+    pub hot_reaction_share: f64,
+}
+
+/// Live counters.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SimStats {
+    /// Clients with a session up now.
+    pub online: usize,
+    /// Sockets open now (including naive clients' leftovers).
+    pub open_sockets: usize,
+    /// Connect attempts so far.
+    pub attempts: u64,
+    /// Failed connect attempts so far.
+    pub failed_attempts: u64,
+    /// Router refusals (admission) so far.
+    pub not_admitted: u64,
+    /// Messages sent so far.
+    pub sent: u64,
+    /// Deliveries received so far.
+    pub delivered: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    events: Mutex<Vec<Event>>,
+    online: Mutex<Vec<HashSet<u32>>>,
+    open: AtomicUsize,
+    attempts: AtomicU64,
+    failed: AtomicU64,
+    not_admitted: AtomicU64,
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    next_id: AtomicU64,
+}
+
+/// A running simulator.
+pub struct Simulator {
+    config: SimConfig,
+    start: Instant,
+    shared: Arc<Shared>,
+    load: Arc<Mutex<Load>>,
+    outboxes: Arc<Vec<mpsc::UnboundedSender<Command>>>,
+    room_names: Vec<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Send { id: u64, room: String, kind: Kind },
+    Disconnect,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Simulator {
+    /// Starts every client (ramping at `ramp_per_sec`) and the load driver.
+    pub fn start(config: SimConfig) -> Simulator {
+        crate::sys::raise_nofile();
+        let start = Instant::now();
+        let mut room_names: Vec<String> = (0..config.rooms.max(1))
+            .map(|i| format!("room-{i}"))
+            .collect();
+        if config.hot_members > 0 {
+            room_names.push("hot".into());
+        }
+        let shared = Arc::new(Shared {
+            online: Mutex::new(vec![HashSet::new(); room_names.len()]),
+            ..Default::default()
+        });
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("an HTTP client");
+        let tls = tokio_rustls::TlsConnector::from(crate::tls::lab_client_config());
+        let mut outboxes = Vec::new();
+        let mut tasks = Vec::new();
+        let room_index: Arc<Vec<String>> = Arc::new(room_names.clone());
+        for i in 0..config.clients {
+            let (tx, rx) = mpsc::unbounded_channel();
+            outboxes.push(tx);
+            let c = ClientTask {
+                index: i as u32,
+                name: format!("c{i}"),
+                rooms: config.rooms_of(i),
+                config: config.clone(),
+                shared: shared.clone(),
+                start,
+                http: http.clone(),
+                tls: tls.clone(),
+                rng: rand::rngs::StdRng::seed_from_u64(
+                    config.seed ^ (i as u64).wrapping_mul(0x9e3779b97f4a7c15),
+                ),
+                room_index: room_index.clone(),
+            };
+            let delay = Duration::from_secs_f64(i as f64 / config.ramp_per_sec.max(1) as f64);
+            let stop_rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                c.run(rx, stop_rx).await
+            }));
+        }
+        let outboxes = Arc::new(outboxes);
+        let load = Arc::new(Mutex::new(Load::default()));
+        tasks.push(tokio::spawn(drive(
+            config.clone(),
+            shared.clone(),
+            load.clone(),
+            outboxes.clone(),
+            room_names.clone(),
+        )));
+        Simulator {
+            config,
+            start,
+            shared,
+            load,
+            outboxes,
+            room_names,
+            tasks,
+            stop,
+        }
+    }
+
+    /// Seconds since the simulator started (its history's clock).
+    pub fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// The instant the history's clock counts from.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// Changes the generated traffic.
+    pub fn set_load(&self, load: Load) {
+        *self.load.lock().unwrap() = load;
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> SimStats {
+        let online: HashSet<u32> = self
+            .shared
+            .online
+            .lock()
+            .unwrap()
+            .iter()
+            .take(self.config.rooms.max(1))
+            .flatten()
+            .copied()
+            .collect();
+        SimStats {
+            online: online.len(),
+            open_sockets: self.shared.open.load(Ordering::Relaxed),
+            attempts: self.shared.attempts.load(Ordering::Relaxed),
+            failed_attempts: self.shared.failed.load(Ordering::Relaxed),
+            not_admitted: self.shared.not_admitted.load(Ordering::Relaxed),
+            sent: self.shared.sent.load(Ordering::Relaxed),
+            delivered: self.shared.delivered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until `n` clients are online, or fails after `timeout`.
+    pub async fn wait_online(&self, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.stats();
+            if s.online >= n {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "only {} of {n} clients online after {timeout:?} ({} attempts, {} failed, {} not admitted)",
+                    s.online, s.attempts, s.failed_attempts, s.not_admitted
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends one message now from client `client` (for tests).
+    pub fn send_from(&self, client: usize, room: &str, kind: Kind) -> u64 {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.outboxes[client].send(Command::Send {
+            id,
+            room: room.into(),
+            kind,
+        });
+        id
+    }
+
+    /// Drops every client's session (as a network blip would); clients
+    /// reconnect by their policy.
+    pub fn disconnect_all(&self) {
+        for o in self.outboxes.iter() {
+            let _ = o.send(Command::Disconnect);
+        }
+    }
+
+    /// The rooms in play.
+    pub fn rooms(&self) -> &[String] {
+        &self.room_names
+    }
+
+    /// A copy of the history so far.
+    pub fn history(&self) -> SimHistory {
+        SimHistory {
+            rooms_of: (0..self.config.clients)
+                .map(|i| self.config.rooms_of(i))
+                .collect(),
+            events: self.shared.events.lock().unwrap().clone(),
+            ended_at: self.now(),
+        }
+    }
+
+    /// Stops every client (closing its sockets) and returns the history.
+    pub async fn stop(mut self) -> SimHistory {
+        self.set_load(Load::default());
+        let _ = self.stop.send(true);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let h = self.history();
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        h
+    }
+}
+
+async fn drive(
+    config: SimConfig,
+    shared: Arc<Shared>,
+    load: Arc<Mutex<Load>>,
+    outboxes: Arc<Vec<mpsc::UnboundedSender<Command>>>,
+    rooms: Vec<String>,
+) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed ^ 0xd1e5);
+    let tick = Duration::from_millis(10);
+    let (mut owed, mut hot_owed) = (0.0f64, 0.0f64);
+    let ordinary = config.rooms.max(1);
+    loop {
+        tokio::time::sleep(tick).await;
+        let l = *load.lock().unwrap();
+        owed += l.rate * tick.as_secs_f64();
+        hot_owed += l.hot_rate * tick.as_secs_f64();
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let r = rng.random_range(0..ordinary);
+            send_one(&shared, &outboxes, &mut rng, r, &rooms[r], Kind::Message);
+        }
+        while hot_owed >= 1.0 && config.hot_members > 0 {
+            hot_owed -= 1.0;
+            let kind = if rng.random_bool(l.hot_reaction_share.clamp(0.0, 1.0)) {
+                Kind::Reaction
+            } else {
+                Kind::Message
+            };
+            send_one(&shared, &outboxes, &mut rng, rooms.len() - 1, "hot", kind);
+        }
+    }
+}
+
+fn send_one(
+    shared: &Shared,
+    outboxes: &[mpsc::UnboundedSender<Command>],
+    rng: &mut impl Rng,
+    room_slot: usize,
+    room: &str,
+    kind: Kind,
+) {
+    let sender = {
+        let online = shared.online.lock().unwrap();
+        let set = &online[room_slot];
+        if set.is_empty() {
+            return;
+        }
+        let k = rng.random_range(0..set.len());
+        *set.iter().nth(k).expect("k < len")
+    };
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let _ = outboxes[sender as usize].send(Command::Send {
+        id,
+        room: room.into(),
+        kind,
+    });
+}
+
+struct ClientTask {
+    index: u32,
+    name: String,
+    rooms: Vec<String>,
+    config: SimConfig,
+    shared: Arc<Shared>,
+    start: Instant,
+    http: reqwest::Client,
+    tls: tokio_rustls::TlsConnector,
+    rng: rand::rngs::StdRng,
+    room_index: Arc<Vec<String>>,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+struct OpenGuard(Arc<Shared>);
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ClientTask {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn record(&self, e: Event) {
+        self.shared.events.lock().unwrap().push(e);
+    }
+
+    async fn assign(&self) -> Result<Option<Assignment>> {
+        let url = format!("http://{}/assign?client={}", self.config.router, self.name);
+        let r = self.http.get(&url).send().await?;
+        if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(None);
+        }
+        Ok(Some(r.error_for_status()?.json().await?))
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut failures: u32 = 0;
+        // Naive clients' sockets that were never closed.
+        let mut leftovers = Leftovers(Vec::new());
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let assignment = match self.assign().await {
+                Ok(Some(a)) => a,
+                Ok(None) => {
+                    self.shared.not_admitted.fetch_add(1, Ordering::Relaxed);
+                    self.record(Event::NotAdmitted {
+                        client: self.index,
+                        at: self.now(),
+                    });
+                    failures += 1;
+                    self.pause(failures, true).await;
+                    continue;
+                }
+                Err(_) => {
+                    failures += 1;
+                    self.pause(failures, true).await;
+                    continue;
+                }
+            };
+            self.shared.attempts.fetch_add(1, Ordering::Relaxed);
+            let mut attempt = tokio::spawn(connect(
+                self.tls.clone(),
+                assignment.addr.clone(),
+                self.name.clone(),
+                self.shared.clone(),
+            ));
+            let outcome = tokio::time::timeout(self.config.connect_timeout, &mut attempt).await;
+            let (ws, guard) = match outcome {
+                Ok(Ok(Ok(pair))) => pair,
+                Ok(Ok(Err(e))) => {
+                    self.fail_attempt(&assignment.node, e.to_string());
+                    failures += 1;
+                    self.pause(failures, false).await;
+                    continue;
+                }
+                Ok(Err(_)) => continue,
+                Err(_) => {
+                    self.fail_attempt(&assignment.node, "connect timed out".into());
+                    if let ReconnectPolicy::Naive { max_open, .. } = self.config.policy {
+                        // The 2015 SDK left the attempt running and kept
+                        // whatever it produced open.
+                        leftovers.0.push(tokio::spawn(async move {
+                            let _kept = attempt.await;
+                            std::future::pending::<()>().await
+                        }));
+                        while leftovers.0.len() >= max_open {
+                            leftovers.0.remove(0).abort();
+                        }
+                    } else {
+                        attempt.abort();
+                    }
+                    failures += 1;
+                    self.pause(failures, false).await;
+                    continue;
+                }
+            };
+            failures = 0;
+            match self
+                .session(ws, guard, &assignment.node, &mut commands, &mut stop)
+                .await
+            {
+                SessionEnd::Stopped => return,
+                SessionEnd::Lost(leftover) => {
+                    if let Some(l) = leftover {
+                        leftovers.0.push(l);
+                        if let ReconnectPolicy::Naive { max_open, .. } = self.config.policy {
+                            while leftovers.0.len() >= max_open {
+                                leftovers.0.remove(0).abort();
+                            }
+                        }
+                    }
+                    self.pause(1, false).await;
+                }
+            }
+        }
+    }
+
+    fn fail_attempt(&self, node: &str, error: String) {
+        self.shared.failed.fetch_add(1, Ordering::Relaxed);
+        self.record(Event::Attempt {
+            client: self.index,
+            at: self.now(),
+            ok: false,
+            node: node.into(),
+            error: Some(error),
+        });
+    }
+
+    async fn pause(&mut self, failures: u32, router: bool) {
+        let d = match self.config.policy {
+            ReconnectPolicy::Naive { retry_every, .. } => {
+                if router {
+                    retry_every.max(Duration::from_millis(500))
+                } else {
+                    retry_every
+                }
+            }
+            ReconnectPolicy::Backoff { base, max } => {
+                let cap = base.saturating_mul(1u32 << failures.min(16)).min(max);
+                cap.mul_f64(self.rng.random_range(0.0..1.0))
+                    .max(Duration::from_millis(20))
+            }
+        };
+        tokio::time::sleep(d).await;
+    }
+
+    async fn session(
+        &mut self,
+        ws: Ws,
+        guard: OpenGuard,
+        node: &str,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> SessionEnd {
+        let (mut sink, mut source) = ws.split();
+        let mut up = false;
+        let mut pending_joins: HashSet<String> = self.rooms.iter().cloned().collect();
+        for r in &self.rooms {
+            if sink
+                .send(Message::text(encode(&ClientFrame::Join {
+                    room: r.clone(),
+                })))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let naive = matches!(self.config.policy, ReconnectPolicy::Naive { .. });
+        // Discard commands queued while offline: they were never sent.
+        while commands.try_recv().is_ok() {}
+        let end = loop {
+            tokio::select! {
+                _ = stop.changed() => break SessionEnd::Stopped,
+                cmd = commands.recv() => match cmd {
+                    None => break SessionEnd::Stopped,
+                    Some(Command::Disconnect) => break SessionEnd::Lost(None),
+                    Some(Command::Send { id, room, kind }) => {
+                        if !up { continue; }
+                        let body = "x".repeat(self.config.body_bytes);
+                        self.record(Event::Sent { client: self.index, id, room: room.clone(), kind, at: self.now() });
+                        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+                        if sink.send(Message::text(encode(&ClientFrame::Send { room, id, kind, body }))).await.is_err() {
+                            break SessionEnd::Lost(None);
+                        }
+                    }
+                },
+                frame = source.next() => {
+                    let Some(Ok(Message::Text(text))) = frame else {
+                        match frame {
+                            Some(Ok(_)) => continue,
+                            _ => break SessionEnd::Lost(None),
+                        }
+                    };
+                    match decode::<ServerFrame>(text.as_str()) {
+                        Ok(ServerFrame::Joined { room }) => {
+                            pending_joins.remove(&room);
+                            if pending_joins.is_empty() && !up {
+                                up = true;
+                                self.record(Event::SessionUp { client: self.index, node: node.into(), at: self.now() });
+                                self.record(Event::Attempt { client: self.index, at: self.now(), ok: true, node: node.into(), error: None });
+                                self.set_online(true);
+                            }
+                        }
+                        Ok(ServerFrame::Ack { id, status, undeliverable }) => {
+                            self.record(Event::Acked { id, at: self.now(), status, undeliverable });
+                        }
+                        Ok(ServerFrame::Deliver { id, .. }) => {
+                            self.shared.delivered.fetch_add(1, Ordering::Relaxed);
+                            self.record(Event::Delivered { client: self.index, id, at: self.now() });
+                        }
+                        Ok(ServerFrame::Welcome { .. }) => {}
+                        Err(_) => {}
+                    }
+                }
+            }
+        };
+        if up {
+            self.set_online(false);
+            self.record(Event::SessionDown {
+                client: self.index,
+                at: self.now(),
+            });
+        }
+        match end {
+            SessionEnd::Lost(_) if naive => {
+                // The 2015 SDK moved on without closing the old connection.
+                let source_sink = sink.reunite(source).ok();
+                let leftover = tokio::spawn(async move {
+                    let _keep = (source_sink, guard);
+                    std::future::pending::<()>().await
+                });
+                SessionEnd::Lost(Some(leftover))
+            }
+            other => {
+                let _ = sink.close().await;
+                drop(guard);
+                other
+            }
+        }
+    }
+
+    fn set_online(&self, on: bool) {
+        let mut online = self.shared.online.lock().unwrap();
+        for (slot, name) in self.room_index.iter().enumerate() {
+            if self.rooms.contains(name) {
+                if on {
+                    online[slot].insert(self.index);
+                } else {
+                    online[slot].remove(&self.index);
+                }
+            }
+        }
+    }
+}
+
+/// Sockets a naive client never closed; released when the client stops.
+struct Leftovers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+enum SessionEnd {
+    Stopped,
+    Lost(Option<tokio::task::JoinHandle<()>>),
+}
+
+async fn connect(
+    tls: tokio_rustls::TlsConnector,
+    addr: String,
+    client: String,
+    shared: Arc<Shared>,
+) -> Result<(Ws, OpenGuard)> {
+    let tcp = TcpStream::connect(&addr).await?;
+    shared.open.fetch_add(1, Ordering::Relaxed);
+    let guard = OpenGuard(shared);
+    let _ = tcp.set_nodelay(true);
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+    let stream = tls.connect(name, tcp).await?;
+    let (ws, _) =
+        tokio_tungstenite::client_async(format!("wss://localhost/ws?client={client}"), stream)
+            .await?;
+    Ok((ws, guard))
+}

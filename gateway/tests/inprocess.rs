@@ -1,0 +1,181 @@
+//! Router + nodes + simulator in one process on 127.0.0.1: no Docker.
+
+use gateway::local::LocalCluster;
+use gateway::protocol::Kind;
+use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
+use gateway::switches::Switches;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_every_member_across_nodes_exactly_once() {
+    let cluster = LocalCluster::start(2, Switches::fixed(), Duration::ZERO, |_, _| None)
+        .await
+        .unwrap();
+    let mut cfg = SimConfig::new(cluster.router_addr(), 60);
+    cfg.rooms = 3;
+    let sim = Simulator::start(cfg);
+    sim.wait_online(60, Duration::from_secs(20)).await.unwrap();
+    let per_node: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.node.metrics().sessions)
+        .collect();
+    assert_eq!(
+        per_node,
+        vec![30, 30],
+        "least-loaded spreads clients evenly"
+    );
+    sim.set_load(Load {
+        rate: 40.0,
+        ..Load::default()
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sim.set_load(Load::default());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let h = sim.stop().await;
+    let a = h.audit(0.5);
+    assert!(a.acked > 50, "{a:?}");
+    assert!(
+        a.expected > a.acked * 10,
+        "each message has ~19 recipients: {a:?}"
+    );
+    assert_eq!((a.lost, a.duplicated, a.invented), (0, 0, 0), "{a:?}");
+    let m = cluster.nodes[0].node.metrics();
+    assert!(
+        m.links["node-2"].ok > 0,
+        "RPC carried cross-node deliveries: {m:?}"
+    );
+}
+
+/// A TCP listener that accepts and never answers: a black-holed peer.
+async fn black_hole() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+async fn run_black_hole(switches: Switches) -> (gateway::sim::Audit, gateway::node::NodeMetrics) {
+    let hole = black_hole().await;
+    let cluster = LocalCluster::start(3, switches, Duration::ZERO, |i, _| {
+        (i == 2).then(|| hole.clone())
+    })
+    .await
+    .unwrap();
+    let mut cfg = SimConfig::new(cluster.router_addr(), 60);
+    cfg.rooms = 3;
+    let sim = Simulator::start(cfg);
+    sim.wait_online(60, Duration::from_secs(20)).await.unwrap();
+    sim.set_load(Load {
+        rate: 60.0,
+        ..Load::default()
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    sim.set_load(Load::default());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let m = cluster.nodes[0].node.metrics();
+    let h = sim.stop().await;
+    (h.audit(0.5), m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_peer_piles_up_calls_in_2015_mode() {
+    let (a, m) = run_black_hole(Switches::as_in_2015()).await;
+    assert!(m.pending_rpcs["node-3"] > 30, "{m:?}");
+    assert!(m.evicted.is_empty());
+    assert!(
+        a.lost > 0,
+        "recipients on node-3 silently miss messages: {a:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_peer_is_evicted_and_reported_when_fixed() {
+    let (a, m) = run_black_hole(Switches::fixed()).await;
+    assert!(m.pending_rpcs["node-3"] <= 256, "{m:?}");
+    assert!(m.links["node-3"].evictions >= 1, "{m:?}");
+    assert_eq!((a.lost, a.duplicated, a.invented), (0, 0, 0), "{a:?}");
+    assert!(a.reported_undeliverable > 0, "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naive_clients_leave_sockets_open_and_backoff_clients_do_not() {
+    for (policy, naive) in [
+        (ReconnectPolicy::naive(), true),
+        (ReconnectPolicy::backoff(), false),
+    ] {
+        let cluster = LocalCluster::start(1, Switches::fixed(), Duration::ZERO, |_, _| None)
+            .await
+            .unwrap();
+        let mut cfg = SimConfig::new(cluster.router_addr(), 20);
+        cfg.policy = policy;
+        let sim = Simulator::start(cfg);
+        sim.wait_online(20, Duration::from_secs(20)).await.unwrap();
+        sim.disconnect_all();
+        // Let every session notice the disconnect before waiting for the new ones.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sim.wait_online(20, Duration::from_secs(20)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let open = sim.stats().open_sockets;
+        if naive {
+            assert_eq!(open, 40, "old sessions stay open");
+        } else {
+            assert_eq!(open, 20, "old sessions were closed");
+        }
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_keeps_most_clients_out_until_raised() {
+    let cluster = LocalCluster::start(1, Switches::fixed(), Duration::ZERO, |_, _| None)
+        .await
+        .unwrap();
+    cluster.router.router.set_admission(15);
+    let mut cfg = SimConfig::new(cluster.router_addr(), 100);
+    cfg.policy = ReconnectPolicy::Backoff {
+        base: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+    };
+    let sim = Simulator::start(cfg);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = sim.stats();
+    assert!(s.online > 5 && s.online < 30, "about 15% admitted: {s:?}");
+    assert!(s.not_admitted > 0);
+    cluster.router.router.set_admission(100);
+    sim.wait_online(100, Duration::from_secs(10)).await.unwrap();
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_drops_reactions_under_load_but_never_messages() {
+    let mut s = Switches::fixed();
+    s.shed_above = Some(5);
+    let cluster = LocalCluster::start(1, s, Duration::from_micros(500), |_, _| None)
+        .await
+        .unwrap();
+    let mut cfg = SimConfig::new(cluster.router_addr(), 40);
+    cfg.rooms = 2;
+    cfg.hot_members = 40;
+    let sim = Simulator::start(cfg);
+    sim.wait_online(40, Duration::from_secs(20)).await.unwrap();
+    sim.set_load(Load {
+        rate: 5.0,
+        hot_rate: 300.0,
+        hot_reaction_share: 0.8,
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sim.set_load(Load::default());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let h = sim.stop().await;
+    let a = h.audit(0.5);
+    assert!(a.shed > 0, "{a:?}");
+    assert_eq!((a.lost, a.duplicated, a.invented), (0, 0, 0), "{a:?}");
+    let shed_core = h.events.iter().any(|e| matches!(e, gateway::sim::Event::Acked { status: gateway::protocol::AckStatus::Shed, id, .. } if h.events.iter().any(|s| matches!(s, gateway::sim::Event::Sent { id: sid, kind: Kind::Message, .. } if sid == id))));
+    assert!(!shed_core, "core messages are never shed");
+}
