@@ -11,11 +11,19 @@ fn doctor_without_docker_says_so_in_one_line_and_fails() {
         .env("DOCKER_HOST", format!("unix://{}", dead.display()))
         .output()
         .expect("the incident binary runs");
-    assert_ne!(out.status.code(), Some(0), "doctor must fail without Docker");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "doctor must fail without Docker"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "exactly one line, got: {stderr}");
     assert!(lines[0].contains("not reachable"), "{}", lines[0]);
-    assert!(lines[0].contains("dockerd"), "names how to start it: {}", lines[0]);
+    assert!(
+        lines[0].contains("dockerd"),
+        "names how to start it: {}",
+        lines[0]
+    );
     assert!(out.stdout.is_empty(), "no table without Docker");
 }

@@ -115,7 +115,11 @@ pub fn render(checks: &[Check]) -> String {
     let mut out = format!("{table}\n");
     for c in checks {
         if let Some(fix) = &c.fix {
-            let tag = if c.level == Level::Fail { "fix" } else { "note" };
+            let tag = if c.level == Level::Fail {
+                "fix"
+            } else {
+                "note"
+            };
             out.push_str(&format!("{tag} {}: {fix}\n", c.name));
         }
     }
@@ -131,14 +135,22 @@ pub fn render(checks: &[Check]) -> String {
 
 /// Judges the host's size against what the suite needs.
 pub fn host_check(cores: usize, memory: u64) -> Check {
-    let detail = format!("{cores} cores, {:.1} GiB memory", memory as f64 / (1u64 << 30) as f64);
+    let detail = format!(
+        "{cores} cores, {:.1} GiB memory",
+        memory as f64 / (1u64 << 30) as f64
+    );
     let need = format!(
         "the suite needs {NEEDED_CORES} cores and {} GiB (wants {} GiB)",
         NEEDED_MEMORY >> 30,
         WANTED_MEMORY >> 30
     );
     if cores < NEEDED_CORES || memory < NEEDED_MEMORY {
-        Check::bad(Level::Fail, "host size", detail, format!("use a bigger machine: {need}"))
+        Check::bad(
+            Level::Fail,
+            "host size",
+            detail,
+            format!("use a bigger machine: {need}"),
+        )
     } else if memory < WANTED_MEMORY {
         Check::bad(
             Level::Warn,
@@ -178,8 +190,14 @@ async fn checks(docker: &bollard::Docker) -> Vec<Check> {
         "docker",
         format!(
             "Engine {} (API {}, client negotiated {}) at {}",
-            version.as_ref().and_then(|v| v.version.clone()).unwrap_or_default(),
-            version.as_ref().and_then(|v| v.api_version.clone()).unwrap_or_default(),
+            version
+                .as_ref()
+                .and_then(|v| v.version.clone())
+                .unwrap_or_default(),
+            version
+                .as_ref()
+                .and_then(|v| v.api_version.clone())
+                .unwrap_or_default(),
             docker.client_version(),
             crate::docker::endpoint()
         ),
@@ -380,7 +398,11 @@ mod tests {
         Resolved {
             id,
             reference: id.local().or(id.official()).unwrap(),
-            source: if id.local().is_some() { Source::Local } else { Source::Official },
+            source: if id.local().is_some() {
+                Source::Local
+            } else {
+                Source::Official
+            },
             present: false,
             digest: None,
             size: None,
@@ -404,19 +426,39 @@ mod tests {
             ..missing(ImageId::Toxiproxy)
         });
         assert_eq!(present.level, Level::Ok);
-        assert!(present.detail.contains("local, 11.2 MB"), "{}", present.detail);
+        assert!(
+            present.detail.contains("local, 11.2 MB"),
+            "{}",
+            present.detail
+        );
     }
 
     #[test]
     fn rendering_lists_one_fix_line_per_problem_and_the_verdict() {
         let checks = vec![
             Check::ok("docker", "Engine 20.10"),
-            Check::bad(Level::Warn, "image mongo", "mongo:7.0 missing", "docker pull mongo:7.0"),
-            Check::bad(Level::Fail, "image base", "missing", "run `incident images build`"),
+            Check::bad(
+                Level::Warn,
+                "image mongo",
+                "mongo:7.0 missing",
+                "docker pull mongo:7.0",
+            ),
+            Check::bad(
+                Level::Fail,
+                "image base",
+                "missing",
+                "run `incident images build`",
+            ),
         ];
         let text = render(&checks);
-        assert!(text.contains("note image mongo: docker pull mongo:7.0"), "{text}");
-        assert!(text.contains("fix image base: run `incident images build`"), "{text}");
+        assert!(
+            text.contains("note image mongo: docker pull mongo:7.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fix image base: run `incident images build`"),
+            "{text}"
+        );
         assert!(text.contains("1 check(s) failed, 1 warning(s)"), "{text}");
         assert_eq!(text.matches("fix ").count(), 1);
         assert_eq!(exit_code(&checks), 1);

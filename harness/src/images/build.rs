@@ -330,6 +330,20 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<Vec<Outcome>> {
     Ok(outcomes)
 }
 
+/// How one Go binary is built.
+struct GoRecipe {
+    /// The Go toolchain, e.g. `go1.22.12`.
+    toolchain: &'static str,
+    /// `module@version`.
+    module: String,
+    /// The package to build, relative to the module root.
+    package: &'static str,
+    /// `module@version` requirements set on top of the module's go.mod.
+    pins: &'static [&'static str],
+    /// `-ldflags`.
+    ldflags: String,
+}
+
 struct Builder {
     cache: PathBuf,
     go_env: GoEnv,
@@ -396,15 +410,14 @@ impl Builder {
         match id {
             ImageId::Base | ImageId::Toolbox => self.rootfs_image(id, reference, digest, progress),
             ImageId::Toxiproxy => {
-                let binary = self.go_binary(
-                    progress,
-                    GO_TOOLCHAIN,
-                    &format!("github.com/Shopify/toxiproxy/v2@v{TOXIPROXY_VERSION}"),
-                    "./cmd/server",
-                    &[],
-                    &toxiproxy_ldflags(),
-                    digest,
-                )?;
+                let recipe = GoRecipe {
+                    toolchain: GO_TOOLCHAIN,
+                    module: format!("github.com/Shopify/toxiproxy/v2@v{TOXIPROXY_VERSION}"),
+                    package: "./cmd/server",
+                    pins: &[],
+                    ldflags: toxiproxy_ldflags(),
+                };
+                let binary = self.go_binary(progress, &recipe, digest)?;
                 docker_build(
                     progress,
                     reference,
@@ -416,15 +429,14 @@ impl Builder {
             }
             ImageId::Consul | ImageId::ConsulLegacy => {
                 let (version, toolchain) = consul_version(id);
-                let binary = self.go_binary(
-                    progress,
+                let recipe = GoRecipe {
                     toolchain,
-                    &format!("github.com/hashicorp/consul@v{version}"),
-                    ".",
-                    consul_pins(id),
-                    &consul_ldflags(id),
-                    digest,
-                )?;
+                    module: format!("github.com/hashicorp/consul@v{version}"),
+                    package: ".",
+                    pins: consul_pins(id),
+                    ldflags: consul_ldflags(id),
+                };
+                let binary = self.go_binary(progress, &recipe, digest)?;
                 docker_build(
                     progress,
                     reference,
@@ -538,13 +550,23 @@ impl Builder {
     fn go_binary(
         &mut self,
         progress: &Progress,
-        toolchain: &str,
-        module: &str,
-        package: &str,
-        pins: &[&str],
-        ldflags: &str,
+        recipe: &GoRecipe,
         digest: &str,
     ) -> anyhow::Result<PathBuf> {
+        let GoRecipe {
+            toolchain,
+            module,
+            package,
+            pins,
+            ldflags,
+        } = recipe;
+        let (toolchain, module, package, pins, ldflags) = (
+            *toolchain,
+            module.as_str(),
+            *package,
+            *pins,
+            ldflags.as_str(),
+        );
         let binary = self.cache.join("out").join(digest);
         if binary.exists() {
             progress.step(&format!("reusing the cached binary {}", binary.display()));
