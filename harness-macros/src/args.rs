@@ -215,6 +215,9 @@ impl Errors {
             None => self.0 = Some(e),
         }
     }
+    fn push_spanned(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.add(syn::Error::new_spanned(tokens, msg));
+    }
     fn add(&mut self, e: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(e),
@@ -243,12 +246,12 @@ fn string_lit(key: &str, value: &Expr, example: &str) -> Result<(String, Span), 
                 i.base10_digits()
             ),
         )),
-        Expr::Lit(_) => Err(syn::Error::new(
-            value.span(),
+        Expr::Lit(_) => Err(syn::Error::new_spanned(
+            value,
             format!("`{key}` must be a string literal: write `{example}`"),
         )),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             format!(
                 "`{key}` must be a string literal, because the attribute reads it at compile time \
                  (constants and expressions cannot be used): write `{example}`"
@@ -260,9 +263,17 @@ fn string_lit(key: &str, value: &Expr, example: &str) -> Result<(String, Span), 
 fn duration(key: &str, value: &Expr) -> syn::Result<u64> {
     let (text, span) = string_lit(key, value, example(key))?;
     let ms = parse_millis(&text).map_err(|e| {
+        let write = match &e.fix {
+            Some(fix) => format!("did you mean `{key} = \"{fix}\"`?"),
+            None => format!("write e.g. `{}`", example(key)),
+        };
         syn::Error::new(
             span,
-            format!("`{key}`: {e}; for example `{}`", example(key)),
+            format!(
+                "`{key} = {:?}`: {}; {write} (a duration is whole numbers with units ms, s, \
+                 m, h: \"90s\", \"6m\", \"1m30s\", \"250ms\")",
+                text, e.problem
+            ),
         )
     })?;
     if ms == 0 {
@@ -295,10 +306,14 @@ fn variant(value: &Expr) -> syn::Result<&'static str> {
         return Err(syn::Error::new(
             ident.span(),
             format!(
-                "unknown variant `{name}`: write `variant = before` (the system as it was on the \
-                 day, must reproduce the outage) or `variant = after` (with the postmortem's \
-                 fixes, must recover within budget){}",
-                did_you_mean(&name, &valid)
+                "unknown variant `{name}`: {}",
+                did_you_mean(
+                    &name,
+                    &valid,
+                    "write `variant = before` (the system as it was on the day, must reproduce \
+                     the outage) or `variant = after` (with the postmortem's fixes, must recover \
+                     within budget)"
+                )
             ),
         ));
     }
@@ -314,8 +329,8 @@ fn variant(value: &Expr) -> syn::Result<&'static str> {
             ));
         }
     }
-    Err(syn::Error::new(
-        value.span(),
+    Err(syn::Error::new_spanned(
+        value,
         "`variant` must be `before` or `after`: write `variant = before` or `variant = after`",
     ))
 }
@@ -342,8 +357,8 @@ fn seed(value: &Expr) -> syn::Result<u64> {
                 )
             })
         }
-        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(syn::Error::new(
-            value.span(),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(syn::Error::new_spanned(
+            value,
             "`seed` cannot be negative (it is a u64): write e.g. `seed = 42`",
         )),
         Expr::Lit(ExprLit {
@@ -355,8 +370,8 @@ fn seed(value: &Expr) -> syn::Result<u64> {
                 s.value()
             ),
         )),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             "`seed` must be an integer literal: write e.g. `seed = 42` (or leave it out for a \
              random seed, which is printed and recorded)",
         )),
@@ -382,8 +397,8 @@ fn list_items<'e>(key: &str, value: &'e Expr) -> syn::Result<Vec<&'e Expr>> {
             } else {
                 format!("{key} = [{written}]")
             };
-            Err(syn::Error::new(
-                value.span(),
+            Err(syn::Error::new_spanned(
+                value,
                 format!("`{key}` must be a list in brackets: write `{example}`"),
             ))
         }
@@ -408,8 +423,8 @@ fn tags(value: &Expr, errors: &mut Errors) -> Vec<String> {
         {
             (s.value(), s.span())
         } else {
-            errors.push(
-                item.span(),
+            errors.push_spanned(
+                item,
                 "a tag is a name or a string: write e.g. `tags = [heavy, \"chat\"]`",
             );
             continue;
@@ -449,7 +464,7 @@ fn requires(value: &Expr, errors: &mut Errors) -> Vec<&'static str> {
                 }
                 _ => format!("a requirement is one of the names {}", list(&valid)),
             };
-            errors.push(item.span(), msg);
+            errors.push_spanned(item, msg);
             continue;
         };
         let name = ident.to_string();
@@ -468,10 +483,15 @@ fn requires(value: &Expr, errors: &mut Errors) -> Vec<&'static str> {
             None => errors.push(
                 ident.span(),
                 format!(
-                    "unknown requirement `{name}`{}; requirements are {} (`docker` and `base` are \
-                     always implied)",
-                    did_you_mean(&name, &valid),
-                    list(&valid)
+                    "unknown requirement `{name}`: {}",
+                    did_you_mean(
+                        &name,
+                        &valid,
+                        &format!(
+                            "the requirements are {} (`docker` and `base` are always implied)",
+                            list(&valid)
+                        )
+                    )
                 ),
             ),
         }
@@ -514,15 +534,17 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
     let mut tags_v = Vec::new();
     let mut requires_v = Vec::new();
     let mut budget_span = None;
+    // Keys an unknown key looks like a typo of: not reported missing again.
+    let mut meant: Vec<&str> = Vec::new();
     for KeyValue { key, value } in &pairs {
         let name = key.unraw().to_string();
         if !KEYS.contains(&name.as_str()) {
+            meant.extend(crate::suggest::closest(&name, KEYS));
             errors.push(
                 key.span(),
                 format!(
-                    "unknown key `{name}`{}; the keys are {}",
-                    did_you_mean(&name, KEYS),
-                    list(KEYS)
+                    "unknown key `{name}`: {}",
+                    did_you_mean(&name, KEYS, &format!("the keys are {}", list(KEYS)))
                 ),
             );
             continue;
@@ -560,7 +582,7 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
     }
     let missing: Vec<&str> = ["postmortem", "variant", "budget"]
         .into_iter()
-        .filter(|k| !seen.iter().any(|s| s == k))
+        .filter(|k| !seen.iter().any(|s| s == k) && !meant.contains(k))
         .collect();
     if !missing.is_empty() {
         let add = missing
@@ -597,7 +619,7 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
                     } else {
                         ""
                     },
-                    format_millis(budget * 4)
+                    format_millis(budget * 2)
                 ),
             );
         }
@@ -748,6 +770,15 @@ mod tests {
     }
 
     #[test]
+    fn a_typo_of_a_missing_key_is_not_also_reported_missing() {
+        let m = one_message(quote!(postmortem = "p", variant = after, budgt = "90s"));
+        assert!(
+            m.starts_with("unknown key `budgt`: did you mean `budget`? The keys are"),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn missing_required_keys_are_named_with_examples() {
         let m = one_message(quote!());
         assert!(
@@ -789,7 +820,7 @@ mod tests {
         let m = one_message(quote!(postmortem = "p", variant = after, budget = "90"));
         assert!(m.contains("no unit") && m.contains("\"90s\""), "{m}");
         let m = one_message(quote!(postmortem = "p", variant = after, budget = "1.5m"));
-        assert!(m.contains("for example `budget = \"90s\"`"), "{m}");
+        assert!(m.contains("did you mean `budget = \"1m30s\"`?"), "{m}");
         let m = one_message(quote!(postmortem = "p", variant = after, budget = 90));
         assert!(m.contains("write `budget = \"90s\"`"), "{m}");
         let m = one_message(quote!(postmortem = "p", variant = after, budget = BUDGET));
@@ -797,6 +828,8 @@ mod tests {
             m.contains("must be a string literal") && m.contains("budget = \"90s\""),
             "{m}"
         );
+        let m = one_message(quote!(postmortem = "p", variant = after, budget = "9x"));
+        assert!(m.contains("write e.g. `budget = \"90s\"`"), "{m}");
         let m = one_message(quote!(postmortem = "p", variant = after, budget = "0s"));
         assert!(m.contains("longer than zero"), "{m}");
         let m = one_message(quote!(
@@ -806,7 +839,7 @@ mod tests {
             timeout = "5min"
         ));
         assert!(
-            m.contains("unknown unit `min`") && m.contains("timeout = \"6m\""),
+            m.contains("unknown unit `min`") && m.contains("did you mean `timeout = \"5m\"`?"),
             "{m}"
         );
     }
@@ -824,7 +857,7 @@ mod tests {
             budget = "2m",
             timeout = "1m"
         ));
-        assert!(m.contains("timeout = \"8m\""), "{m}");
+        assert!(m.contains("timeout = \"4m\""), "{m}");
         assert!(parse(quote!(
             postmortem = "p",
             variant = after,

@@ -2,36 +2,104 @@
 //! proc-macro crate cannot depend on `harness`: `"90s"`, `"6m"`, `"1m30s"`,
 //! `"250ms"`, `"2h"` (one or more `<integer><unit>` pairs, units ms, s, m, h).
 
-/// Parses a duration into milliseconds, or says what to write instead.
-pub fn parse_millis(text: &str) -> Result<u64, String> {
-    const UNITS: &str = "units: ms, s, m, h";
-    if text.trim().is_empty() {
-        return Err(format!(
-            "empty duration: write e.g. \"90s\", \"6m\" or \"1m30s\" ({UNITS})"
-        ));
+/// Why a string is not a duration, and the corrected string when there is
+/// an obvious one (`"90"` -> `"90s"`, `"5min"` -> `"5m"`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct DurationError {
+    /// What is wrong, e.g. "`90` has no unit".
+    pub problem: String,
+    /// The duration the user most likely meant.
+    pub fix: Option<String>,
+}
+
+impl DurationError {
+    fn new(problem: String) -> Self {
+        DurationError { problem, fix: None }
     }
-    if text.trim() != text || text.contains(char::is_whitespace) {
-        return Err(format!(
-            "`{text}` contains spaces: write it without them, e.g. \"1m30s\""
-        ));
+}
+
+/// The grammar's unit for a unit written out in words (`min`, `secs`).
+fn unit_meant(word: &str) -> Option<&'static str> {
+    match word.to_ascii_lowercase().as_str() {
+        "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => Some("ms"),
+        "sec" | "secs" | "second" | "seconds" => Some("s"),
+        "min" | "mins" | "minute" | "minutes" => Some("m"),
+        "hr" | "hrs" | "hour" | "hours" => Some("h"),
+        "ms" => Some("ms"),
+        "s" => Some("s"),
+        "m" => Some("m"),
+        "h" => Some("h"),
+        _ => None,
+    }
+}
+
+/// `"1.5m"` -> `"1m30s"`: a single decimal number with a unit, rewritten
+/// in whole units when it comes out exact in milliseconds.
+fn fraction_fix(text: &str) -> Option<String> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let (whole, frac) = number.split_once(['.', ','])?;
+    let scale: u64 = match unit_meant(unit)? {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        _ => 3_600_000,
+    };
+    if frac.is_empty() || frac.len() > 6 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac_value: u64 = frac.parse().ok()?;
+    let denominator = 10u64.pow(frac.len() as u32);
+    let frac_ms = frac_value.checked_mul(scale)?;
+    if frac_ms % denominator != 0 {
+        return None;
+    }
+    let ms = whole
+        .checked_mul(scale)?
+        .checked_add(frac_ms / denominator)?;
+    (ms > 0).then(|| format_millis(ms))
+}
+
+/// Parses a duration into milliseconds, or says what is wrong.
+pub fn parse_millis(text: &str) -> Result<u64, DurationError> {
+    if text.trim().is_empty() {
+        return Err(DurationError::new("the duration is empty".into()));
+    }
+    if text.contains(char::is_whitespace) {
+        let fix: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let fix = parse_millis(&fix).ok().map(|_| fix);
+        return Err(DurationError {
+            problem: "it contains spaces".to_string(),
+            fix,
+        });
     }
     let mut total: u64 = 0;
     let mut rest = text;
+    // The text with every recognisable unit corrected, offered as the fix.
+    let mut corrected = String::new();
+    let mut first_problem: Option<String> = None;
     while !rest.is_empty() {
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration: expected a whole number at `{rest}`; write e.g. \"90s\", \"6m\" or \"1m30s\" ({UNITS})"
-            ));
+            return Err(DurationError::new(format!(
+                "expected a whole number at `{rest}`"
+            )));
         }
-        let n: u64 = rest[..digits]
+        let number = &rest[..digits];
+        let n: u64 = number
             .parse()
-            .map_err(|_| format!("`{text}`: the number is too large"))?;
+            .map_err(|_| DurationError::new("the number is too large".to_string()))?;
         rest = &rest[digits..];
         if rest.starts_with(['.', ',']) {
-            return Err(format!(
-                "`{text}`: durations take whole numbers only; combine units instead, e.g. \"1m30s\" or \"1500ms\""
-            ));
+            return Err(DurationError {
+                problem: "it has a fraction, but durations take whole numbers".to_string(),
+                fix: fraction_fix(text),
+            });
         }
         let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
@@ -41,21 +109,38 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
             "s" => 1_000,
             "m" => 60_000,
             "h" => 3_600_000,
-            "" => {
-                return Err(format!(
-                    "`{text}` has no unit after `{n}`: write e.g. \"{n}s\" ({UNITS})"
-                ))
+            "" if rest.is_empty() => {
+                return Err(DurationError {
+                    problem: format!("no unit after `{number}`"),
+                    fix: Some(format!("{corrected}{number}s")),
+                })
             }
+            "" => return Err(DurationError::new(format!("no unit after `{number}`"))),
             other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` ({UNITS}), e.g. \"90s\""
-                ))
+                let meant = unit_meant(other);
+                first_problem.get_or_insert_with(|| format!("unknown unit `{other}`"));
+                match meant {
+                    Some(u) => {
+                        corrected.push_str(number);
+                        corrected.push_str(u);
+                        continue;
+                    }
+                    None => return Err(DurationError::new(format!("unknown unit `{other}`"))),
+                }
             }
         };
+        corrected.push_str(number);
+        corrected.push_str(unit);
         total = n
             .checked_mul(scale)
             .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("`{text}` is too long a duration"))?;
+            .ok_or_else(|| DurationError::new("the duration is too long".to_string()))?;
+    }
+    if let Some(problem) = first_problem {
+        return Err(DurationError {
+            problem,
+            fix: Some(corrected),
+        });
     }
     Ok(total)
 }
@@ -114,10 +199,31 @@ mod tests {
     }
 
     #[test]
-    fn errors_say_what_to_write() {
-        assert!(parse_millis("90").unwrap_err().contains("\"90s\""));
-        assert!(parse_millis("9x").unwrap_err().contains("unknown unit `x`"));
-        assert!(parse_millis("1.5s").unwrap_err().contains("whole number"));
+    fn errors_name_the_problem_and_the_likely_fix() {
+        let e = parse_millis("90").unwrap_err();
+        assert_eq!(e.problem, "no unit after `90`");
+        assert_eq!(e.fix.as_deref(), Some("90s"));
+        let e = parse_millis("5min").unwrap_err();
+        assert_eq!(e.problem, "unknown unit `min`");
+        assert_eq!(e.fix.as_deref(), Some("5m"));
+        assert_eq!(
+            parse_millis("1min30secs").unwrap_err().fix.as_deref(),
+            Some("1m30s")
+        );
+        assert_eq!(
+            parse_millis("1m30").unwrap_err().fix.as_deref(),
+            Some("1m30s")
+        );
+        assert_eq!(parse_millis("1 m").unwrap_err().fix.as_deref(), Some("1m"));
+        assert_eq!(parse_millis("9x").unwrap_err().fix, None);
+        assert!(parse_millis("1.5s")
+            .unwrap_err()
+            .problem
+            .contains("whole numbers"));
+        assert!(parse_millis("s")
+            .unwrap_err()
+            .problem
+            .contains("expected a whole number"));
     }
 
     #[test]

@@ -16,6 +16,20 @@ fn push(errors: &mut Option<syn::Error>, span: Span, msg: impl std::fmt::Display
     }
 }
 
+/// Like [`push`], but covering every token of `tokens` (on stable Rust a
+/// single `Span` cannot cover several tokens).
+fn push_spanned(
+    errors: &mut Option<syn::Error>,
+    tokens: impl quote::ToTokens,
+    msg: impl std::fmt::Display,
+) {
+    let e = syn::Error::new_spanned(tokens, msg);
+    match errors {
+        Some(all) => all.combine(e),
+        None => *errors = Some(e),
+    }
+}
+
 /// Whether an attribute is a test attribute (`#[test]`, `#[tokio::test]`, ...).
 pub fn is_test_attr(attr: &Attribute) -> bool {
     attr.path()
@@ -80,18 +94,14 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
     let sig = &f.sig;
     for attr in &f.attrs {
         if is_test_attr(attr) {
-            push(
+            push_spanned(
                 &mut errors,
-                attr.span(),
+                &attr,
                 "remove this test attribute: #[incident] already makes the function a `#[test]` \
                  (with its own tokio runtime)",
             );
         } else if is_incident_attr(attr) {
-            push(
-                &mut errors,
-                attr.span(),
-                "#[incident] is given twice: keep one",
-            );
+            push_spanned(&mut errors, &attr, "#[incident] is given twice: keep one");
         }
     }
     if sig.asyncness.is_none() {
@@ -116,34 +126,30 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
         );
     }
     if let Some(abi) = &sig.abi {
-        push(
+        push_spanned(
             &mut errors,
-            abi.span(),
+            &abi,
             format!("remove the ABI: write `{SHAPE}`"),
         );
     }
     if !sig.generics.params.is_empty() {
-        push(
+        push_spanned(
             &mut errors,
-            sig.generics.params.span(),
+            &sig.generics.params,
             format!(
                 "an incident cannot be generic: remove the generic parameters and write `{SHAPE}`"
             ),
         );
     }
     if let Some(w) = &sig.generics.where_clause {
-        push(
+        push_spanned(
             &mut errors,
-            w.span(),
+            &w,
             format!("an incident cannot have a where clause: write `{SHAPE}`"),
         );
     }
     if let Some(v) = &sig.variadic {
-        push(
-            &mut errors,
-            v.span(),
-            format!("remove `...`: write `{SHAPE}`"),
-        );
+        push_spanned(&mut errors, &v, format!("remove `...`: write `{SHAPE}`"));
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
@@ -152,37 +158,39 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
             sig.paren_token.span.join(),
             format!("an incident takes the lab: write `{SHAPE}`"),
         ),
-        Some(FnArg::Receiver(r)) => push(
+        Some(FnArg::Receiver(r)) => push_spanned(
             &mut errors,
-            r.span(),
+            &r,
             format!(
                 "an incident is a free function, not a method: remove `self` and write `{SHAPE}`"
             ),
         ),
         Some(FnArg::Typed(arg)) => match &*arg.ty {
             Type::Reference(r) if r.mutability.is_some() && type_named(&r.elem, &["Lab"]) => {}
-            Type::Reference(r) if r.mutability.is_none() && type_named(&r.elem, &["Lab"]) => push(
+            Type::Reference(r) if r.mutability.is_none() && type_named(&r.elem, &["Lab"]) => {
+                push_spanned(
+                    &mut errors,
+                    &arg.ty,
+                    "the lab is taken by mutable reference: write `&mut Lab`",
+                )
+            }
+            ty if type_named(ty, &["Lab"]) => push_spanned(
                 &mut errors,
-                arg.ty.span(),
-                "the lab is taken by mutable reference: write `&mut Lab`",
-            ),
-            ty if type_named(ty, &["Lab"]) => push(
-                &mut errors,
-                ty.span(),
+                &ty,
                 "the runner keeps the lab (to tear it down): take it as `&mut Lab`",
             ),
-            ty => push(
+            ty => push_spanned(
                 &mut errors,
-                ty.span(),
+                &ty,
                 format!("the parameter must be the lab, `&mut Lab`: write `{SHAPE}`"),
             ),
         },
     }
     let extra: Vec<&FnArg> = inputs.collect();
     if let Some(first) = extra.first() {
-        push(
+        push_spanned(
             &mut errors,
-            first.span(),
+            &first,
             format!(
                 "an incident takes only the lab (other values come from it, e.g. `lab.seed()`, \
                  `lab.rng(..)`): remove this parameter and write `{SHAPE}`"
@@ -197,9 +205,9 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
         ),
         ReturnType::Type(_, ty) => {
             if !type_named(ty, &["Outcome", "Result"]) {
-                push(
+                push_spanned(
                     &mut errors,
-                    ty.span(),
+                    &ty,
                     format!(
                         "an incident returns `Outcome` (= `anyhow::Result<()>`), so `?` works and \
                          errors fail the test: write `{SHAPE}`"

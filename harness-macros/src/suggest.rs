@@ -15,11 +15,19 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// ", did you mean `x`?" or nothing.
-pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+/// "did you mean `x`? Rest" when `word` looks like a typo of a candidate,
+/// else just "rest".
+pub fn did_you_mean(word: &str, candidates: &[&str], rest: &str) -> String {
     match closest(word, candidates) {
-        Some(c) => format!("; did you mean `{c}`?"),
-        None => String::new(),
+        Some(c) => {
+            let mut chars = rest.chars();
+            let rest = match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            };
+            format!("did you mean `{c}`? {rest}")
+        }
+        None => rest.to_string(),
     }
 }
 
@@ -67,6 +75,18 @@ mod tests {
     fn unrelated_words_find_nothing() {
         assert_eq!(closest("flavour", KEYS), None);
         assert_eq!(closest("x", KEYS), None);
+    }
+
+    #[test]
+    fn hint_sentences() {
+        assert_eq!(
+            did_you_mean("tag", KEYS, "the keys are .."),
+            "did you mean `tags`? The keys are .."
+        );
+        assert_eq!(
+            did_you_mean("zzzz", KEYS, "the keys are .."),
+            "the keys are .."
+        );
     }
 
     #[test]
