@@ -581,6 +581,14 @@ impl LabCtx {
         Ok(fresh)
     }
 
+    /// Re-reads a node's published host ports (they change when it restarts
+    /// or rejoins the network) and updates the lab's record of it.
+    pub async fn refresh_node(&self, node: &Node) -> Result<Node> {
+        let fresh = self.describe(&node.name, &node.id, &node.image).await?;
+        lock(&self.inner.nodes).insert(node.name.clone(), fresh.clone());
+        Ok(fresh)
+    }
+
     /// Restarts a node (stop with `grace`, start) and waits for `wait`.
     pub async fn restart_node(
         &self,
