@@ -151,7 +151,6 @@ impl SimHistory {
     /// Runs the delivery audit (see [`Audit`]).
     pub fn audit(&self, grace: f64) -> Audit {
         let mut a = Audit::default();
-        let sessions = self.sessions();
         let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
         for (c, rooms) in self.rooms_of.iter().enumerate() {
             for r in rooms {
@@ -161,7 +160,6 @@ impl SimHistory {
         struct SentMsg<'a> {
             client: u32,
             room: &'a str,
-            at: f64,
         }
         let mut sent: HashMap<u64, SentMsg> = HashMap::new();
         let mut acks: HashMap<u64, (f64, AckStatus, &Vec<String>)> = HashMap::new();
@@ -172,17 +170,9 @@ impl SimHistory {
                     client,
                     id,
                     room,
-                    at,
                     ..
                 } => {
-                    sent.insert(
-                        *id,
-                        SentMsg {
-                            client: *client,
-                            room,
-                            at: *at,
-                        },
-                    );
+                    sent.insert(*id, SentMsg { client: *client, room });
                 }
                 Event::Acked {
                     id,
@@ -228,37 +218,21 @@ impl SimHistory {
                 }
             }
         }
-        let no_sessions = Vec::new();
-        let mut ids: Vec<&u64> = sent.keys().collect();
+        let (expected, undeliverable) = self.expected_recipients(grace);
+        let undeliverable: HashSet<(u64, u32)> = undeliverable.into_iter().collect();
+        for (_, status, _) in acks.values() {
+            match status {
+                AckStatus::Shed => a.shed += 1,
+                AckStatus::Ok => a.acked += 1,
+                AckStatus::Error => {}
+            }
+        }
+        a.unacknowledged = sent.keys().filter(|id| !acks.contains_key(id)).count() as u64;
+        let mut ids: Vec<&u64> = expected.keys().collect();
         ids.sort();
         for id in ids {
-            let m = &sent[id];
-            let Some((ack_at, status, undeliverable)) = acks.get(id) else {
-                a.unacknowledged += 1;
-                continue;
-            };
-            match status {
-                AckStatus::Shed => {
-                    a.shed += 1;
-                    continue;
-                }
-                AckStatus::Error => continue,
-                AckStatus::Ok => a.acked += 1,
-            }
-            if ack_at + grace > self.ended_at {
-                continue;
-            }
-            for r in members.get(m.room).unwrap_or(&Vec::new()) {
-                if *r == m.client {
-                    continue;
-                }
-                let online = sessions
-                    .get(r)
-                    .unwrap_or(&no_sessions)
-                    .iter()
-                    .find(|(_, up, down)| *up <= m.at && *down >= ack_at + grace);
-                let Some((node, _, _)) = online else { continue };
-                if undeliverable.contains(node) {
+            for r in &expected[id] {
+                if undeliverable.contains(&(*id, *r)) {
                     a.reported_undeliverable += 1;
                     continue;
                 }
@@ -267,9 +241,8 @@ impl SimHistory {
                     0 => {
                         a.lost += 1;
                         if a.examples.len() < 5 {
-                            a.examples.push(format!(
-                                "message {id} (acknowledged) never reached client {r} online on {node}"
-                            ));
+                            a.examples
+                                .push(format!("message {id} (acknowledged) never reached client {r}"));
                         }
                     }
                     _ => a.delivered += 1,
@@ -277,6 +250,53 @@ impl SimHistory {
             }
         }
         a
+    }
+
+    /// For every message sent: the recipients it had to reach (members of
+    /// its room other than the sender, online from before the send until
+    /// `grace` seconds after the ack), and the (message, recipient) pairs
+    /// among them whose node the ack named undeliverable. Messages not
+    /// acknowledged `ok`, or acknowledged too late to judge, have none.
+    pub fn expected_recipients(&self, grace: f64) -> (HashMap<u64, Vec<u32>>, Vec<(u64, u32)>) {
+        let sessions = self.sessions();
+        let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (c, rooms) in self.rooms_of.iter().enumerate() {
+            for r in rooms {
+                members.entry(r.as_str()).or_default().push(c as u32);
+            }
+        }
+        let mut acks: HashMap<u64, (f64, AckStatus, &Vec<String>)> = HashMap::new();
+        for e in &self.events {
+            if let Event::Acked { id, at, status, undeliverable } = e {
+                acks.insert(*id, (*at, *status, undeliverable));
+            }
+        }
+        let mut recipients = HashMap::new();
+        let mut undeliverable = Vec::new();
+        for e in &self.events {
+            let Event::Sent { client, id, room, at, .. } = e else { continue };
+            let mut rs = Vec::new();
+            if let Some((ack_at, AckStatus::Ok, nodes)) = acks.get(id) {
+                if ack_at + grace <= self.ended_at {
+                    for r in members.get(room.as_str()).into_iter().flatten() {
+                        if r == client {
+                            continue;
+                        }
+                        let online = sessions.get(r).and_then(|s| {
+                            s.iter().find(|(_, up, down)| up <= at && *down >= ack_at + grace)
+                        });
+                        if let Some((node, _, _)) = online {
+                            rs.push(*r);
+                            if nodes.contains(node) {
+                                undeliverable.push((*id, *r));
+                            }
+                        }
+                    }
+                }
+            }
+            recipients.insert(*id, rs);
+        }
+        (recipients, undeliverable)
     }
 
     /// Successful and failed connect attempts per whole second.
