@@ -42,6 +42,11 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // INCIDENT_KEEP_TMP=1 keeps the rendered pages for a look.
+        if std::env::var_os("INCIDENT_KEEP_TMP").is_some() {
+            harness::runner::loud(&format!("kept {}", self.0.display()));
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -273,7 +278,7 @@ fn index_and_pictures_load_in_chromium() {
     let index = root.0.join("index.html");
     let dom = dump_dom(&chrome, &profile.0, &index);
     assert!(
-        dom.contains("4 incidents: 1 passed, 2 failed, 1 skipped"),
+        dom.contains("4 incidents: 2 passed, 1 failed, 1 skipped"),
         "{dom}"
     );
     assert!(
@@ -407,4 +412,110 @@ fn incident_new_skeletons_compile() {
         "generated code has warnings:\n{}",
         generated_warnings.join("\n")
     );
+}
+
+/// The echo incident the replay test records and replays (same name both
+/// times: a replay judges only the incident its report is of).
+const REPLAY_INCIDENT: &str = "reports_echo_replay";
+
+fn run_echo_incident() {
+    let mut spec = IncidentSpec::new(REPLAY_INCIDENT, "harness-echo", Variant::After);
+    spec.budget = Duration::from_secs(30);
+    spec.timeout = Duration::from_secs(180);
+    spec.requires = vec![
+        harness::spec::Requirement::Docker,
+        harness::spec::Requirement::Base,
+    ];
+    harness::runner::run(spec, |lab| {
+        Box::pin(async move {
+            scenarios::echo::run(lab, scenarios::echo::Plan::ci()).await?;
+            Ok(())
+        })
+    });
+}
+
+/// The second half of [`replay_gives_the_same_fault_plan`], in its own
+/// process so `INCIDENT_REPLAY` does not reach other tests.
+#[test]
+#[ignore = "run by replay_gives_the_same_fault_plan with INCIDENT_REPLAY set"]
+fn replay_child_echo() {
+    assert!(
+        std::env::var_os("INCIDENT_REPLAY").is_some(),
+        "run by replay_gives_the_same_fault_plan, with INCIDENT_REPLAY set"
+    );
+    run_echo_incident();
+}
+
+/// Records a real run (the echo service stopped and started), replays it
+/// with `INCIDENT_REPLAY`, and asserts the replay executed the same fault
+/// plan with the same seed, and that the harness's plan check agreed.
+#[test]
+fn replay_gives_the_same_fault_plan() {
+    run_echo_incident();
+    let dir = harness::lab::artifacts_root().join(REPLAY_INCIDENT);
+    let first = Report::read(&dir.join("report.json")).expect("the recorded report");
+    if first.outcome == RunOutcome::Skipped {
+        return; // the runner printed why (no Docker or no base image)
+    }
+    assert!(
+        !first.faults.is_empty(),
+        "the recorded run injected no fault"
+    );
+    assert!(
+        first.images.values().all(|id| id.starts_with("sha256:")),
+        "image ids not resolved: {:?}",
+        first.images
+    );
+    let tmp = TempDir::new("incident-replay");
+    let recorded = tmp.0.join("recorded.json");
+    std::fs::copy(dir.join("report.json"), &recorded).unwrap();
+
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe);
+    child
+        .args([
+            "--exact",
+            "incidents::reports::replay_child_echo",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("INCIDENT_REPLAY", &recorded);
+    run_with_deadline(child, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("the replayed run failed: {e}"));
+
+    let second = Report::read(&dir.join("report.json")).expect("the replayed report");
+    assert_ne!(second.run_id, first.run_id, "the replay did not run");
+    assert_eq!(second.seed, first.seed, "the replay used another seed");
+    let plan = |r: &Report| {
+        r.faults
+            .iter()
+            .map(|f| (f.kind.clone(), f.description.replace(&r.run_id, "<run>")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        plan(&second),
+        plan(&first),
+        "the replay ran another fault plan"
+    );
+    let diffs = harness::report::replay::compare(
+        &first.faults,
+        &first.run_id,
+        &second.faults,
+        &second.run_id,
+        harness::report::replay::DEFAULT_TOLERANCE,
+    );
+    assert!(diffs.is_empty(), "{diffs:?}");
+    assert!(
+        second
+            .notes
+            .iter()
+            .any(|n| n.contains("the same fault plan")),
+        "the harness's plan check did not run: {:?}",
+        second.notes
+    );
+    assert!(!second
+        .checks
+        .iter()
+        .any(|c| c.name == harness::report::replay::PLAN_CHECK));
+    assert_eq!(second.images, first.images);
 }
