@@ -1,1 +1,297 @@
-//! Scenario leancloud_2015_08 (in progress).
+//! LeanCloud, 2015-08-07: one realtime server's RPC black-holed while its
+//! membership stayed up; healthy servers' pending RPCs and memory grew; the
+//! cluster restart met a reconnect storm (SDK retrying without closing the
+//! old connection, TLS handshakes the servers could not keep up with, the
+//! fd limit filling). Fixed: bounded backlog with fast failure, eviction,
+//! backoff clients that close first, and a 15/30/50/70/100% admission ramp.
+
+use anyhow::Result;
+use fixtures::chat::{delivery_plan, to_history, ChatCluster, ChatGatewayCluster};
+use gateway::router::Strategy;
+use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
+use harness::checker::integrity::Delivery;
+use harness::checker::{Check, CheckKind, Verdict};
+use harness::lab::{Lab, LabCtx};
+use harness::report::Report;
+use harness::spec::Variant;
+use std::time::Duration;
+
+/// How big the incident is.
+#[derive(Clone, Debug)]
+pub struct Scale {
+    /// Connection nodes.
+    pub nodes: usize,
+    /// Simulated clients.
+    pub clients: usize,
+    /// Members per room.
+    pub room_size: usize,
+    /// Messages per second in steady state.
+    pub rate: f64,
+    /// Payload bytes per message (what a pending RPC holds on to).
+    pub body_bytes: usize,
+    /// Each node's open-files limit.
+    pub nofile: u64,
+    /// Modelled server-side TLS handshake cost (ms) and concurrent handshakes.
+    pub handshake_cost_ms: u64,
+    /// Concurrent handshakes per node.
+    pub handshake_slots: usize,
+    /// How long the RPC black hole lasts.
+    pub fault: Duration,
+    /// How long operators watch the restart before giving up.
+    pub restart_watch: Duration,
+    /// Time between admission steps in the ramp.
+    pub ramp_step: Duration,
+}
+
+impl Scale {
+    /// Fits 2 cores: 3 nodes, 600 clients.
+    pub fn ci() -> Scale {
+        Scale {
+            nodes: 3,
+            clients: 600,
+            room_size: 20,
+            rate: 40.0,
+            body_bytes: 16 * 1024,
+            nofile: 256,
+            handshake_cost_ms: 50,
+            handshake_slots: 2,
+            fault: Duration::from_secs(24),
+            restart_watch: Duration::from_secs(45),
+            ramp_step: Duration::from_secs(4),
+        }
+    }
+}
+
+/// The admission steps of the 2015 reopening.
+pub const RAMP: [u32; 5] = [15, 30, 50, 70, 100];
+
+/// On the day: must reproduce the backlog growth and the failed restart.
+pub async fn before(lab: &mut Lab, scale: Scale) -> Result<Report> {
+    run(lab, scale, Variant::Before).await
+}
+
+/// With the fixes: must recover within budget, nothing lost or invented.
+pub async fn after(lab: &mut Lab, scale: Scale) -> Result<Report> {
+    run(lab, scale, Variant::After).await
+}
+
+async fn sample_for(lab: &LabCtx, chat: &ChatCluster, sim: &Simulator, d: Duration) -> Vec<(f64, std::collections::BTreeMap<String, gateway::node::NodeMetrics>)> {
+    let mut out = Vec::new();
+    let end = tokio::time::Instant::now() + d;
+    while tokio::time::Instant::now() < end {
+        let m = chat.sample().await;
+        let s = sim.stats();
+        lab.sample("clients.online", s.online as f64);
+        lab.sample("clients.open_sockets", s.open_sockets as f64);
+        lab.sample("clients.failed_attempts", s.failed_attempts as f64);
+        out.push((lab.now().as_secs_f64(), m));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    out
+}
+
+async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
+    let fixed = variant == Variant::After;
+    let mut cluster = ChatGatewayCluster::nodes(scale.nodes)
+        .with_rpc_proxy()
+        .with_nofile(scale.nofile)
+        .with_handshake_cost_ms(scale.handshake_cost_ms)
+        .with_node_arg(format!("--handshake-slots={}", scale.handshake_slots));
+    cluster = if fixed { cluster.fixed() } else { cluster.as_in_2015() };
+    let chat = lab.start(cluster).await?;
+    let faulty = scale.nodes; // the last node
+
+    let mut cfg: SimConfig = chat.sim_config(scale.clients);
+    cfg.rooms = (scale.clients / scale.room_size).max(1);
+    cfg.body_bytes = scale.body_bytes;
+    cfg.seed = lab.seed();
+    cfg.ramp_per_sec = 100;
+    cfg.policy = if fixed {
+        ReconnectPolicy::backoff()
+    } else {
+        ReconnectPolicy::naive()
+    };
+    let sim_offset = lab.now();
+    let sim = Simulator::start(cfg);
+    sim.wait_online(scale.clients, Duration::from_secs(90)).await?;
+
+    lab.phase("steady").await;
+    sim.set_load(Load { rate: scale.rate, ..Load::default() });
+    sample_for(lab, &chat, &sim, Duration::from_secs(5)).await;
+
+    // 07:57: one server's RPC fails in and out; its membership stays up.
+    lab.phase("fault").await;
+    let guard = lab.inject(chat.black_hole_rpc(faulty)?).await?;
+    let samples = sample_for(lab, &chat, &sim, scale.fault).await;
+    let healthy: Vec<String> = (1..scale.nodes).map(|i| format!("node-{i}")).collect();
+    let faulty_name = format!("node-{faulty}");
+    let pending_at = |k: usize| -> u64 {
+        healthy
+            .iter()
+            .map(|n| samples[k].1.get(n).and_then(|m| m.pending_rpcs.get(&faulty_name).copied()).unwrap_or(0))
+            .sum()
+    };
+    let rss_at = |k: usize| -> f64 {
+        healthy.iter().map(|n| samples[k].1.get(n).map(|m| m.rss_bytes as f64).unwrap_or(0.0)).sum::<f64>() / 1048576.0
+    };
+    let last = samples.len() - 1;
+    let quarters = [last / 4, last / 2, 3 * last / 4, last];
+    let pending: Vec<u64> = quarters.iter().map(|k| pending_at(*k)).collect();
+    let growing = pending.windows(2).all(|w| w[1] > w[0]) && pending[3] >= 2 * pending[1].max(1);
+    let rss_growth = rss_at(last) - rss_at(0);
+    let peak_pending = samples
+        .iter()
+        .flat_map(|(_, m)| m.values().map(|x| x.pending_total))
+        .max()
+        .unwrap_or(0);
+    let still_member = chat
+        .router_metrics()
+        .await
+        .map(|m| m.nodes.contains_key(&faulty_name))
+        .unwrap_or(false);
+    lab.figure("chat.peak_pending_rpcs", peak_pending as f64);
+    lab.figure("chat.healthy_rss_growth_mb", rss_growth);
+    lab.check(
+        Check::signature(
+            "chat.backlog_grows",
+            growing && rss_growth > 4.0 && still_member,
+            format!(
+                "pending RPCs to {faulty_name} on healthy nodes at each quarter of the fault: {pending:?}; their memory grew {rss_growth:.1} MB; {faulty_name} still a member: {still_member}"
+            ),
+        )
+        .with_figure("peak_pending", peak_pending as f64)
+        .with_figure("rss_growth_mb", rss_growth),
+    );
+    lab.check(
+        Check::requirement(
+            "chat.backlog_bounded",
+            peak_pending <= 256 * scale.nodes as u64,
+            format!("peak pending RPCs on any node: {peak_pending} (bound 256 per peer)"),
+        )
+        .with_figure("peak_pending", peak_pending as f64),
+    );
+
+    // 09:10: the faulty machine is taken out and the cluster restarted.
+    lab.phase("mitigate").await;
+    guard.heal().await?;
+    if fixed {
+        chat.set_admission(RAMP[0]).await?;
+        lab.mitigation(format!("admission {}%", RAMP[0]));
+    } else {
+        chat.set_strategy(Strategy::Random).await?;
+        lab.mitigation("router switched to random assignment");
+    }
+    lab.mitigation("cluster restarted");
+    let restart_at = lab.now();
+    chat.restart_all(Duration::from_secs(60)).await?;
+    let ramp = {
+        let chat = chat.clone();
+        let lab = lab.ctx();
+        let step = scale.ramp_step;
+        tokio::spawn(async move {
+            if !fixed {
+                return Ok::<(), anyhow::Error>(());
+            }
+            for pct in &RAMP[1..] {
+                tokio::time::sleep(step).await;
+                chat.set_admission(*pct).await?;
+                lab.mitigation(format!("admission {pct}%"));
+            }
+            Ok(())
+        })
+    };
+    let mut recovered_at = None;
+    let mut peak_fds = 0u64;
+    let mut peak_conns = 0u64;
+    let (mut accept_errors, mut refused, mut dropped) = (0u64, 0u64, 0u64);
+    let watch_end = tokio::time::Instant::now() + scale.restart_watch;
+    let threshold = (scale.clients as f64 * 0.95).ceil() as usize;
+    let attempts_before = sim.stats();
+    while tokio::time::Instant::now() < watch_end {
+        let ms = chat.sample().await;
+        for m in ms.values() {
+            peak_fds = peak_fds.max(m.fds);
+            peak_conns = peak_conns.max(m.connections);
+            accept_errors = accept_errors.max(m.accept_errors);
+            refused = refused.max(m.refused_fd);
+            dropped = dropped.max(m.handshakes_dropped);
+        }
+        let s = sim.stats();
+        lab.sample("clients.online", s.online as f64);
+        lab.sample("clients.open_sockets", s.open_sockets as f64);
+        lab.sample("clients.failed_attempts", s.failed_attempts as f64);
+        if s.online >= threshold && recovered_at.is_none() {
+            recovered_at = Some(lab.now());
+            lab.mark(None, "95% of clients back online");
+            if fixed {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = ramp.await;
+    let s = sim.stats();
+    let failed_connects = s.failed_attempts - attempts_before.failed_attempts;
+    let reconnect_secs = (lab.now() - restart_at).as_secs_f64().max(1.0);
+    lab.figure("chat.reconnect_attempts_per_sec", (s.attempts - attempts_before.attempts) as f64 / reconnect_secs);
+    lab.figure("chat.failed_connects", failed_connects as f64);
+    lab.figure("chat.peak_fds", peak_fds as f64);
+    lab.figure("chat.peak_connections", peak_conns as f64);
+    lab.figure("chat.accept_errors", accept_errors as f64);
+    let fd_exhausted = peak_fds as f64 >= 0.9 * scale.nofile as f64 || accept_errors > 0;
+    lab.check(
+        Check::signature(
+            "chat.restart_storm",
+            recovered_at.is_none() && failed_connects > 0 && fd_exhausted,
+            format!(
+                "{} of {} clients online {:.0}s after the restart; {failed_connects} failed connects; peak fds {peak_fds} of {}; accept errors {accept_errors}",
+                s.online,
+                scale.clients,
+                scale.restart_watch.as_secs_f64(),
+                scale.nofile
+            ),
+        )
+        .with_figure("failed_connects", failed_connects as f64)
+        .with_figure("peak_fds", peak_fds as f64),
+    );
+    let budget = lab.spec().budget;
+    let recovery = recovered_at.map(|t| t - restart_at);
+    let mut check = Check::requirement(
+        "availability.recovery",
+        recovery.is_some_and(|r| r <= budget),
+        match recovery {
+            Some(r) => format!("95% of clients back {:.1}s after the restart (budget {:?})", r.as_secs_f64(), budget),
+            None => format!("fewer than 95% of clients back within {:?} of the restart", scale.restart_watch),
+        },
+    );
+    if let Some(r) = recovery {
+        check = check.with_figure("recovery_secs", r.as_secs_f64());
+    }
+    lab.check(check);
+
+    // Let the reconnected clients talk, then judge every message.
+    lab.phase("recover").await;
+    sample_for(lab, &chat, &sim, Duration::from_secs(5)).await;
+    sim.set_load(Load::default());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let h = sim.stop().await;
+    let spans = lab.timeline().phases(lab.now());
+    let history = to_history(&h, sim_offset, |t| {
+        spans.iter().rev().find(|p| p.start <= t).map(|p| p.name.clone())
+    });
+    let (recipients, undeliverable) = delivery_plan(&h, 1.0);
+    let mut checks = Delivery::new(recipients).undeliverable(undeliverable).check(&history);
+    if !fixed {
+        checks = checks.presence_only();
+    }
+    checks.record(lab);
+    let audit = h.audit(1.0);
+    lab.figure("chat.messages_acknowledged", audit.acked as f64);
+    lab.figure("chat.deliveries_expected", audit.expected as f64);
+    lab.figure("chat.lost", audit.lost as f64);
+    lab.figure("chat.reported_undeliverable", audit.reported_undeliverable as f64);
+    lab.with_history(|hh| *hh = history);
+    let _ = CheckKind::Always;
+    let _ = Verdict::Valid;
+    lab.finish().await
+}

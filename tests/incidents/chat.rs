@@ -1,1 +1,46 @@
-//! Incidents: chat (in progress).
+//! The chat gateway incidents: LeanCloud 2015-08 (RPC black hole, backlog,
+//! reconnect storm) and Weibo 2017 (hot room surge). The simulator runs in
+//! this process and reaches the cluster only through 127.0.0.1.
+
+use harness::prelude::*;
+
+/// On the day: healthy nodes' backlog to the black-holed node and their
+/// memory grow; the cluster restart drowns in naive reconnects.
+#[incident(
+    postmortem = "leancloud-2015-08-chat",
+    variant = before,
+    budget = "60s",
+    timeout = "6m",
+    requires = [chat_gateway, toxiproxy, consul],
+    tags = [heavy, chat]
+)]
+async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
+    let report =
+        scenarios::leancloud_2015_08::before(lab, scenarios::leancloud_2015_08::Scale::ci())
+            .await?;
+    insta::with_settings!({ snapshot_path => "../snapshots" }, {
+        insta::assert_yaml_snapshot!(report.stable());
+    });
+    Ok(())
+}
+
+/// With the fixes: bounded backlog, eviction, backoff clients and the
+/// admission ramp: back within budget, every acknowledged message delivered
+/// once or reported undeliverable.
+#[incident(
+    postmortem = "leancloud-2015-08-chat",
+    variant = after,
+    budget = "60s",
+    timeout = "6m",
+    requires = [chat_gateway, toxiproxy, consul],
+    tags = [heavy, chat]
+)]
+async fn leancloud_2015_08_after(lab: &mut Lab) -> Outcome {
+    let report =
+        scenarios::leancloud_2015_08::after(lab, scenarios::leancloud_2015_08::Scale::ci())
+            .await?;
+    insta::with_settings!({ snapshot_path => "../snapshots" }, {
+        insta::assert_yaml_snapshot!(report.stable());
+    });
+    Ok(())
+}
