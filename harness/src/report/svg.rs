@@ -156,6 +156,7 @@ fn line_panel(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
         .y_desc(unit)
         .x_labels(12)
         .y_labels(5)
@@ -168,6 +169,16 @@ fn line_panel(
                 Rectangle::new([(w.start, 0.0), (w.end, y_max)], FAULT.mix(0.12).filled())
             }),
         )
+        .map_err(err)?;
+    // Each band says which fault it is, at the top of the panel.
+    chart
+        .draw_series(windows.iter().map(|w| {
+            Text::new(
+                format!("fault: {}", w.label),
+                (w.start + x_max * 0.004, y_max * 0.97),
+                TextStyle::from((FONT, 11).into_font()).color(&FAULT),
+            )
+        }))
         .map_err(err)?;
     let mut any = false;
     for (name, pts, color) in lines {
@@ -216,7 +227,7 @@ fn strip_panel(area: &Area, x_max: f64, strip: &Strip) -> anyhow::Result<()> {
         .margin_right(20)
         .margin_top(4)
         .caption(strip.caption, (FONT, 15))
-        .x_label_area_size(22)
+        .x_label_area_size(38)
         .y_label_area_size(Y_LABELS)
         .build_cartesian_2d(0f64..x_max, 0f64..(rows + 1.0))
         .map_err(err)?;
@@ -359,7 +370,7 @@ fn postmortem_strip(dossier: &Dossier, x_max: f64) -> Strip<'static> {
     let n = dossier.timeline.len().max(1) as f64;
     let scale = |i: usize, offset: f64| {
         if span > 0.0 {
-            offset / span * x_max * 0.98
+            offset / span * x_max * 0.92
         } else {
             i as f64 / n * x_max
         }
@@ -370,7 +381,7 @@ fn postmortem_strip(dossier: &Dossier, x_max: f64) -> Strip<'static> {
     for (i, e) in dossier.timeline.iter().enumerate() {
         if let Some(p) = &e.phase {
             let at = scale(i, e.offset_duration().as_secs_f64());
-            if let Some((name, start)) = open.take() {
+            if let Some((name, start)) = open.take().filter(|(_, start)| *start < at) {
                 spans.push((name, start, at, PHASE_COLORS[color_i % 4].to_rgba()));
                 color_i += 1;
             }
