@@ -36,7 +36,9 @@ impl GoEnv {
     /// are not in the checksum database, hence `GONOSUMDB`.
     pub fn command(&self, go: &Path) -> Command {
         let mut cmd = Command::new(go);
-        cmd.env("GOPATH", &self.gopath)
+        // Each toolchain finds its own root next to its binary.
+        cmd.env_remove("GOROOT")
+            .env("GOPATH", &self.gopath)
             .env("GOMODCACHE", self.gopath.join("pkg/mod"))
             .env("GOCACHE", &self.gocache)
             .env("GOFLAGS", "-mod=mod -buildvcs=false")
