@@ -322,6 +322,15 @@ fn mitigation_items(d: &Dossier) -> String {
         .join("\n")
 }
 
+/// The five seed dossiers shipped in `postmortems/`.
+pub const SEED_DOSSIERS: &[&str] = &[
+    "foursquare-2010-mongodb-shards",
+    "leancloud-2015-06-mongodb",
+    "leancloud-2015-08-chat",
+    "roblox-2021-consul",
+    "weibo-2017-hot-key",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,12 +385,3 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
-
-/// The five seed dossiers shipped in `postmortems/`.
-pub const SEED_DOSSIERS: &[&str] = &[
-    "foursquare-2010-mongodb-shards",
-    "leancloud-2015-06-mongodb",
-    "leancloud-2015-08-chat",
-    "roblox-2021-consul",
-    "weibo-2017-hot-key",
-];

@@ -102,7 +102,7 @@ pub fn compare(
             ));
         }
         let (oa, ob) = (offset(a), offset(b));
-        let gap = if oa > ob { oa - ob } else { ob - oa };
+        let gap = oa.abs_diff(ob);
         if gap > tolerance {
             out.push(format!(
                 "fault {n} ({}): injected at {:.1}s, recorded {:.1}s (more than {} apart; INCIDENT_REPLAY_TOLERANCE sets the tolerance)",

@@ -131,13 +131,16 @@ fn shorten(s: &str, n: usize) -> String {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
+/// A named line of points in one colour.
+type Line<'p> = (&'p str, &'p [(f64, f64)], RGBColor);
+
 /// Draws one line panel with the fault bands behind the lines.
 fn line_panel(
     area: &Area,
     caption: &str,
     unit: &str,
     x_max: f64,
-    lines: &[(&str, &[(f64, f64)], RGBColor)],
+    lines: &[Line],
     windows: &[Window],
 ) -> anyhow::Result<()> {
     let y_max = lines
