@@ -195,7 +195,9 @@ impl Node {
     }
 
     fn enqueue(&self, work: Work) {
-        if !work.kind.is_core() {
+        // Only a client's own send is shed (its ack says so); work a peer
+        // already acknowledged to its sender is never dropped here.
+        if !work.kind.is_core() && matches!(work.origin, Origin::Client { .. }) {
             if let Some(limit) = self.config.switches.shed_above {
                 if self.queued.load(Ordering::Relaxed) > limit {
                     self.counters.shed.fetch_add(1, Ordering::Relaxed);

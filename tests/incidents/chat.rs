@@ -19,7 +19,7 @@ async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
         scenarios::leancloud_2015_08::before(lab, scenarios::leancloud_2015_08::Scale::ci())
             .await?;
     insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!(report.stable());
+        insta::assert_yaml_snapshot!("leancloud_2015_08_before", report.stable());
     });
     Ok(())
 }
@@ -37,10 +37,45 @@ async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
 )]
 async fn leancloud_2015_08_after(lab: &mut Lab) -> Outcome {
     let report =
-        scenarios::leancloud_2015_08::after(lab, scenarios::leancloud_2015_08::Scale::ci())
-            .await?;
+        scenarios::leancloud_2015_08::after(lab, scenarios::leancloud_2015_08::Scale::ci()).await?;
     insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!(report.stable());
+        insta::assert_yaml_snapshot!("leancloud_2015_08_after", report.stable());
+    });
+    Ok(())
+}
+
+/// Without degradation: the hot room's fan-out drags every other room's
+/// core path past the SLO.
+#[incident(
+    postmortem = "weibo-2017-hot-key",
+    variant = before,
+    budget = "30s",
+    timeout = "5m",
+    requires = [chat_gateway, consul],
+    tags = [heavy, chat]
+)]
+async fn weibo_2017_before(lab: &mut Lab) -> Outcome {
+    let report = scenarios::weibo_2017::before(lab, scenarios::weibo_2017::Scale::ci()).await?;
+    insta::with_settings!({ snapshot_path => "../snapshots" }, {
+        insta::assert_yaml_snapshot!("weibo_2017_before", report.stable());
+    });
+    Ok(())
+}
+
+/// Shedding reactions and scaling out keep other rooms within the SLO; the
+/// hot room recovers within budget; nothing lost or duplicated.
+#[incident(
+    postmortem = "weibo-2017-hot-key",
+    variant = after,
+    budget = "30s",
+    timeout = "5m",
+    requires = [chat_gateway, consul],
+    tags = [heavy, chat]
+)]
+async fn weibo_2017_after(lab: &mut Lab) -> Outcome {
+    let report = scenarios::weibo_2017::after(lab, scenarios::weibo_2017::Scale::ci()).await?;
+    insta::with_settings!({ snapshot_path => "../snapshots" }, {
+        insta::assert_yaml_snapshot!("weibo_2017_after", report.stable());
     });
     Ok(())
 }

@@ -167,12 +167,15 @@ impl SimHistory {
         for e in &self.events {
             match e {
                 Event::Sent {
-                    client,
-                    id,
-                    room,
-                    ..
+                    client, id, room, ..
                 } => {
-                    sent.insert(*id, SentMsg { client: *client, room });
+                    sent.insert(
+                        *id,
+                        SentMsg {
+                            client: *client,
+                            room,
+                        },
+                    );
                 }
                 Event::Acked {
                     id,
@@ -241,8 +244,9 @@ impl SimHistory {
                     0 => {
                         a.lost += 1;
                         if a.examples.len() < 5 {
-                            a.examples
-                                .push(format!("message {id} (acknowledged) never reached client {r}"));
+                            a.examples.push(format!(
+                                "message {id} (acknowledged) never reached client {r}"
+                            ));
                         }
                     }
                     _ => a.delivered += 1,
@@ -267,14 +271,29 @@ impl SimHistory {
         }
         let mut acks: HashMap<u64, (f64, AckStatus, &Vec<String>)> = HashMap::new();
         for e in &self.events {
-            if let Event::Acked { id, at, status, undeliverable } = e {
+            if let Event::Acked {
+                id,
+                at,
+                status,
+                undeliverable,
+            } = e
+            {
                 acks.insert(*id, (*at, *status, undeliverable));
             }
         }
         let mut recipients = HashMap::new();
         let mut undeliverable = Vec::new();
         for e in &self.events {
-            let Event::Sent { client, id, room, at, .. } = e else { continue };
+            let Event::Sent {
+                client,
+                id,
+                room,
+                at,
+                ..
+            } = e
+            else {
+                continue;
+            };
             let mut rs = Vec::new();
             if let Some((ack_at, AckStatus::Ok, nodes)) = acks.get(id) {
                 if ack_at + grace <= self.ended_at {
@@ -283,7 +302,8 @@ impl SimHistory {
                             continue;
                         }
                         let online = sessions.get(r).and_then(|s| {
-                            s.iter().find(|(_, up, down)| up <= at && *down >= ack_at + grace)
+                            s.iter()
+                                .find(|(_, up, down)| up <= at && *down >= ack_at + grace)
                         });
                         if let Some((node, _, _)) = online {
                             rs.push(*r);
