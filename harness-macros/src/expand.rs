@@ -16,16 +16,15 @@ pub fn incident(args: TokenStream, item: TokenStream) -> TokenStream {
         // Not valid Rust: the compiler reports the syntax error itself.
         Err(_) => return item,
     };
-    let f = match signature::as_fn(item) {
-        Ok(f) => f,
-        Err((item, err)) => {
-            let args_err = args::parse(args).err();
-            let mut all = err;
-            if let Some(e) = args_err {
+    let f = match item {
+        Item::Fn(f) => f,
+        other => {
+            let mut all = signature::not_a_fn(&other);
+            if let Err(e) = args::parse(args) {
                 all.combine(e);
             }
             let errors = all.to_compile_error();
-            return quote!(#item #errors);
+            return quote!(#other #errors);
         }
     };
     let parsed = args::parse(args);
@@ -86,7 +85,8 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
     }
 }
 
-/// The `#[test]` for a checked function.
+/// The `#[test]` for a checked function: the user's `async fn`, unchanged,
+/// nested inside a synchronous test of the same name.
 fn generate(args: &IncidentArgs, f: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
@@ -100,17 +100,19 @@ fn generate(args: &IncidentArgs, f: ItemFn) -> TokenStream {
     let name = sig.ident.unraw().to_string();
     let test_ident = sig.ident.clone();
     let spec = spec_expr(args, &name);
-    let mut body_sig = sig;
-    body_sig.ident = format_ident!("__incident_body", span = body_sig.ident.span());
+    // The body keeps the function's own name (an inner item shadows the
+    // test fn), so compiler messages about it, e.g. "future returned by
+    // `name` is not `Send`", name the user's function.
+    let body_sig = sig;
     let body_ident = &body_sig.ident;
     // Spanned at the user's `async fn` so that, e.g., a body whose future
     // is not `Send` is reported on the function rather than in the macro.
     let span = body_sig.fn_token.span;
     let entry = quote_spanned! {span=>
-        fn __incident_entry<'lab>(
-            lab: &'lab mut ::harness::Lab,
+        fn __incident_entry(
+            lab: &mut ::harness::Lab,
         ) -> ::std::pin::Pin<::std::boxed::Box<
-            dyn ::std::future::Future<Output = ::harness::Outcome> + ::std::marker::Send + 'lab,
+            dyn ::std::future::Future<Output = ::harness::Outcome> + ::std::marker::Send + '_,
         >> {
             ::std::boxed::Box::pin(#body_ident(lab))
         }
@@ -218,7 +220,7 @@ mod tests {
         assert_eq!(attr_names(f), vec!["doc", "ignore", "test"]);
         let body = squash(&f.block);
         for want in [
-            "asyncfn__incident_body(mutlab:&mutLab)->Outcome{#![allow(unused_mut)]{lab.note(\"x\");Ok(())}}",
+            "asyncfnpartitioned(mutlab:&mutLab)->Outcome{#![allow(unused_mut)]{lab.note(\"x\");Ok(())}}",
             "name:::std::string::String::from(\"partitioned\")",
             "module:::std::string::String::from(::std::module_path!())",
             "postmortem:::std::string::String::from(\"leancloud-2015-08-chat\")",
@@ -228,7 +230,7 @@ mod tests {
             "seed:::std::option::Option::Some(42u64)",
             "tags:::std::vec![::std::string::String::from(\"heavy\"),::std::string::String::from(\"chat\")]",
             "requires:::std::vec![::harness::Requirement::Docker,::harness::Requirement::Base,::harness::Requirement::ChatGateway,::harness::Requirement::Toxiproxy]",
-            "::std::boxed::Box::pin(__incident_body(lab))",
+            "::std::boxed::Box::pin(partitioned(lab))",
             "::harness::runner::run(::harness::IncidentSpec{",
             "},__incident_entry);",
         ] {

@@ -45,33 +45,28 @@ fn is_incident_attr(attr: &Attribute) -> bool {
         .is_some_and(|s| s.ident == "incident")
 }
 
-/// The item as a function, or an error saying the attribute needs one.
-pub fn as_fn(item: Item) -> Result<ItemFn, (Item, syn::Error)> {
-    match item {
-        Item::Fn(f) => Ok(f),
-        other => {
-            let what = match &other {
-                Item::Struct(s) => Some(("a struct", s.struct_token.span)),
-                Item::Enum(e) => Some(("an enum", e.enum_token.span)),
-                Item::Mod(m) => Some(("a module", m.mod_token.span)),
-                Item::Impl(i) => Some(("an impl block", i.impl_token.span)),
-                Item::Trait(t) => Some(("a trait", t.trait_token.span)),
-                Item::Const(c) => Some(("a const", c.const_token.span)),
-                Item::Static(s) => Some(("a static", s.static_token.span)),
-                Item::Use(u) => Some(("a use declaration", u.use_token.span)),
-                Item::Type(t) => Some(("a type alias", t.type_token.span)),
-                _ => None,
-            };
-            let (kind, span) = what.unwrap_or(("this item", other.span()));
-            let err = syn::Error::new(
-                span,
-                format!(
-                    "#[incident] applies to a function, not to {kind}: write `#[incident(...)] {SHAPE} {{ ... }}`"
-                ),
-            );
-            Err((other, err))
-        }
-    }
+/// The error for an item that is not a function.
+pub fn not_a_fn(item: &Item) -> syn::Error {
+    let what = match item {
+        Item::Struct(s) => Some(("a struct", s.struct_token.span)),
+        Item::Enum(e) => Some(("an enum", e.enum_token.span)),
+        Item::Mod(m) => Some(("a module", m.mod_token.span)),
+        Item::Impl(i) => Some(("an impl block", i.impl_token.span)),
+        Item::Trait(t) => Some(("a trait", t.trait_token.span)),
+        Item::Const(c) => Some(("a const", c.const_token.span)),
+        Item::Static(s) => Some(("a static", s.static_token.span)),
+        Item::Use(u) => Some(("a use declaration", u.use_token.span)),
+        Item::Type(t) => Some(("a type alias", t.type_token.span)),
+        _ => None,
+    };
+    let (kind, span) = what.unwrap_or(("this item", item.span()));
+    syn::Error::new(
+        span,
+        format!(
+            "#[incident] applies to a function, not to {kind}: write \
+             `#[incident(...)] {SHAPE} {{ ... }}`"
+        ),
+    )
 }
 
 /// Whether a type's last path segment is one of `names`.
@@ -96,12 +91,12 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
         if is_test_attr(attr) {
             push_spanned(
                 &mut errors,
-                &attr,
+                attr,
                 "remove this test attribute: #[incident] already makes the function a `#[test]` \
                  (with its own tokio runtime)",
             );
         } else if is_incident_attr(attr) {
-            push_spanned(&mut errors, &attr, "#[incident] is given twice: keep one");
+            push_spanned(&mut errors, attr, "#[incident] is given twice: keep one");
         }
     }
     if sig.asyncness.is_none() {
@@ -126,11 +121,7 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
         );
     }
     if let Some(abi) = &sig.abi {
-        push_spanned(
-            &mut errors,
-            &abi,
-            format!("remove the ABI: write `{SHAPE}`"),
-        );
+        push_spanned(&mut errors, abi, format!("remove the ABI: write `{SHAPE}`"));
     }
     if !sig.generics.params.is_empty() {
         push_spanned(
@@ -144,12 +135,12 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
     if let Some(w) = &sig.generics.where_clause {
         push_spanned(
             &mut errors,
-            &w,
+            w,
             format!("an incident cannot have a where clause: write `{SHAPE}`"),
         );
     }
     if let Some(v) = &sig.variadic {
-        push_spanned(&mut errors, &v, format!("remove `...`: write `{SHAPE}`"));
+        push_spanned(&mut errors, v, format!("remove `...`: write `{SHAPE}`"));
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
@@ -160,7 +151,7 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
         ),
         Some(FnArg::Receiver(r)) => push_spanned(
             &mut errors,
-            &r,
+            r,
             format!(
                 "an incident is a free function, not a method: remove `self` and write `{SHAPE}`"
             ),
@@ -176,12 +167,12 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
             }
             ty if type_named(ty, &["Lab"]) => push_spanned(
                 &mut errors,
-                &ty,
+                ty,
                 "the runner keeps the lab (to tear it down): take it as `&mut Lab`",
             ),
             ty => push_spanned(
                 &mut errors,
-                &ty,
+                ty,
                 format!("the parameter must be the lab, `&mut Lab`: write `{SHAPE}`"),
             ),
         },
@@ -190,7 +181,7 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
     if let Some(first) = extra.first() {
         push_spanned(
             &mut errors,
-            &first,
+            first,
             format!(
                 "an incident takes only the lab (other values come from it, e.g. `lab.seed()`, \
                  `lab.rng(..)`): remove this parameter and write `{SHAPE}`"
@@ -207,7 +198,7 @@ pub fn check(f: &ItemFn) -> Result<(), syn::Error> {
             if !type_named(ty, &["Outcome", "Result"]) {
                 push_spanned(
                     &mut errors,
-                    &ty,
+                    ty,
                     format!(
                         "an incident returns `Outcome` (= `anyhow::Result<()>`), so `?` works and \
                          errors fail the test: write `{SHAPE}`"
