@@ -129,6 +129,15 @@ impl Dossier {
         check(&dossier.budget, "budget")?;
         if let Some(t) = &dossier.timeout {
             check(t, "timeout")?;
+            if dossier.timeout_duration() < dossier.budget_duration() {
+                return Err(err(
+                    at(&format!("\"{t}\"")),
+                    format!(
+                        "timeout {t} is shorter than the budget {}: a run must be able to outlast its budget",
+                        dossier.budget
+                    ),
+                ));
+            }
         }
         if dossier.timeline.is_empty() {
             return Err(err(
@@ -196,6 +205,14 @@ impl Dossier {
     /// The recovery budget.
     pub fn budget_duration(&self) -> Duration {
         crate::duration::parse(&self.budget).unwrap_or(Duration::from_secs(90))
+    }
+
+    /// The hard limit of one run (6 minutes unless the dossier says).
+    pub fn timeout_duration(&self) -> Duration {
+        self.timeout
+            .as_deref()
+            .and_then(|t| crate::duration::parse(t).ok())
+            .unwrap_or(Duration::from_secs(360))
     }
 
     /// The offset of the last timeline entry (the outage's length as told).

@@ -36,6 +36,9 @@ pub struct Generated {
     pub dossier_md: String,
 }
 
+/// The timeout of a dossier that names none.
+pub const DEFAULT_TIMEOUT: &str = "6m";
+
 const INCIDENT_TEMPLATE: &str = include_str!("../../templates/incident.rs.tmpl");
 const DOSSIER_TEMPLATE: &str = include_str!("../../templates/dossier.md.tmpl");
 
@@ -129,24 +132,10 @@ fn one_line(s: &str) -> String {
 
 /// Renders the test skeleton and the markdown dossier.
 pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
-    let secs = |s: &str| {
-        crate::duration::parse(s)
-            .map(|d| d.as_secs().max(1))
-            .unwrap_or(90)
-    };
-    let timeout = d.timeout.clone().unwrap_or_else(|| "6m".to_string());
-    let mut requires = vec!["Requirement::Docker".to_string()];
-    for r in &d.requires {
-        if let Some(req) = crate::spec::Requirement::ALL
-            .iter()
-            .find(|k| k.as_str() == r)
-        {
-            let variant = format!("Requirement::{req:?}");
-            if !requires.contains(&variant) {
-                requires.push(variant);
-            }
-        }
-    }
+    let timeout = d
+        .timeout
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TIMEOUT.to_string());
     let span = crate::duration::format(d.span());
     let vars: Vec<(&str, String)> = vec![
         ("name", name.to_string()),
@@ -156,10 +145,15 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
         ("from", from.to_string()),
         ("systems", d.systems.join(", ")),
         ("budget", d.budget.clone()),
-        ("budget_secs", secs(&d.budget).to_string()),
         ("timeout", timeout.clone()),
-        ("timeout_secs", secs(&timeout).to_string()),
-        ("requires", requires.join(", ")),
+        (
+            "requires_line",
+            if d.requires.is_empty() {
+                String::new()
+            } else {
+                format!("\n    requires = [{}],", d.requires.join(", "))
+            },
+        ),
         ("span", span),
         ("steps", steps(d)),
         (
@@ -350,8 +344,13 @@ mod tests {
             let name = id.replace('-', "_");
             let g = generate(&name, &d, "x.toml");
             assert!(!g.test.contains("{{"), "unfilled placeholder in {id}");
-            assert!(g.test.contains(&format!("fn {name}_before()")));
-            assert!(g.test.contains(&format!("fn {name}_after()")));
+            assert!(g
+                .test
+                .contains(&format!("async fn {name}_before(lab: &mut Lab)")));
+            assert!(g
+                .test
+                .contains(&format!("async fn {name}_after(lab: &mut Lab)")));
+            assert!(g.test.contains(&format!("postmortem = \"{id}\"")));
             for p in d.phases() {
                 assert!(g.test.contains(&format!("lab.phase({p:?})")), "{id}: {p}");
             }
