@@ -254,12 +254,10 @@ fn simulate_register(seed: u64, keys: usize, writes: usize, reads: usize) -> Reg
             t = next;
         }
         let end = t;
+        // Applied writes are in time and version order.
         let read_at = |point: u64| {
-            applied
-                .iter()
-                .filter(|(at, _)| *at <= point)
-                .map(|(_, v)| *v)
-                .max()
+            let n = applied.partition_point(|(at, _)| *at <= point);
+            n.checked_sub(1).map(|i| applied[i].1)
         };
         for _ in 0..reads {
             let (i, c, point) = {
@@ -710,4 +708,48 @@ proptest! {
         let seen = time_to_detect(&h, ms(fault_at)).expect("the outage is seen");
         prop_assert!(seen <= ms(2 * period + 20), "{:?}", seen);
     }
+}
+
+// ------------------------------------------------------------------ scale
+
+/// How long each checker takes on a history of 10^6 operations (release:
+/// `cargo test --release -p harness --test checker_props -- --ignored --nocapture`).
+/// A measurement, not an assertion: the numbers go to the notes.
+#[test]
+#[ignore = "a measurement: run with --release --ignored --nocapture"]
+fn checkers_scale_to_a_million_operations() {
+    let n = 1_000_000u64;
+    let timed = |name: &str, f: &dyn Fn() -> Verdict| {
+        let t = std::time::Instant::now();
+        let v = f();
+        eprintln!(
+            "{name:<12} {n} ops: {:>7.1} ms ({v:?})",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    };
+    let mut rng = StdRng::seed_from_u64(7);
+    let set = {
+        let sim = simulate_set(7, n as usize, 0.05, 0.05);
+        set_history(&sim, sim.read.clone())
+    };
+    timed("set", &|| integrity::set(&set).verdict());
+    let register =
+        History::new(simulate_register(7, 100, (n / 200) as usize, (n / 200) as usize).ops);
+    timed("register", &|| integrity::register(&register).verdict());
+    let queue = {
+        let sim = simulate_queue(7, (n / 2) as usize, (n / 2) as usize);
+        queue_history(&sim, sim.ops.clone(), sim.drain.clone())
+    };
+    timed("queue", &|| integrity::queue(&queue).verdict());
+    let delivery = simulate_delivery(7, 50, (n / 5) as usize);
+    timed("delivery", &|| {
+        check_delivery(&delivery, delivery.ops.clone()).verdict()
+    });
+    let service = simulate_service(rng.random(), 2, 2 * n, n / 2, n);
+    timed("recovery", &|| {
+        Recovery::after(ms(n / 2 + 1000))
+            .ratio(0.9)
+            .check(&service)
+            .verdict
+    });
 }
