@@ -7,7 +7,8 @@
 //!    small WiredTiger cache (0.25 GB) and memory limit; `app.checkins`
 //!    sharded on `uid`, split in the middle of the user-id space (the
 //!    balancer off, as chunks were placed by range on the day).
-//! 2. **steady / load**: ~300-byte check-ins of Zipf-skewed users, so the
+//! 2. **steady / load**: ~300-byte check-ins of Zipf-skewed users (a
+//!    bulk fill for volume plus recorded inserts for integrity), so the
 //!    shard holding the low ids (`shA`) grows much faster; readers fetch a
 //!    uniformly chosen user's recent check-ins (the working set is the whole
 //!    data set). Every few seconds: per-shard data + index size against the
@@ -36,7 +37,8 @@ use fixtures::mongo::bson::{doc, Bson};
 use fixtures::mongo::sharded::shard_name;
 use fixtures::mongo::stats::{CacheStats, CapacityAlarm, CollStorage};
 use fixtures::mongo::workload::{
-    final_read, uniform, zipf, zipf_tail_start, InsertWorkload, KeyGroup, ReadByKeyWorkload,
+    final_read, uniform, zipf, zipf_tail_start, BulkFill, FillSpec, InsertWorkload, KeyGroup,
+    ReadByKeyWorkload,
 };
 use fixtures::mongo::{MongoShardedCluster, ShardedCluster};
 use harness::checker::integrity;
@@ -98,7 +100,9 @@ pub struct Scale {
     pub restore_factor: f64,
     /// Share of the hot shard's documents moved on the day.
     pub migrate_fraction: f64,
-    /// Inserting clients and their total rate.
+    /// Documents per bulk-fill batch (the data volume, not recorded).
+    pub fill_batch: usize,
+    /// Recorded inserting clients and their total rate (integrity).
     pub writers: u32,
     /// See [`Scale::writers`].
     pub write_rate: f64,
@@ -131,8 +135,9 @@ impl Scale {
             cliff_ratio: 5.0,
             restore_factor: 3.0,
             migrate_fraction: 0.05,
-            writers: 8,
-            write_rate: 4000.0,
+            fill_batch: 1000,
+            writers: 4,
+            write_rate: 200.0,
             readers: 8,
             read_rate: 200.0,
             steady: Duration::from_secs(10),
@@ -332,6 +337,18 @@ async fn run(
     .rate(scale.read_rate)
     .start(lab)
     .await?;
+    let fill = BulkFill::start(
+        &client,
+        DB,
+        COLL,
+        FillSpec {
+            key: "uid".into(),
+            gen: zipf(scale.users, scale.zipf_s),
+            doc_bytes: scale.doc_bytes,
+            batch: scale.fill_batch,
+            seed: lab.seed() ^ 2,
+        },
+    );
     tokio::time::sleep(scale.steady).await;
     let steady_end = lab.now();
     let (steady_hot_p99, _) = read_p99(&reads.snapshot(), HOT, Duration::ZERO, steady_end);
@@ -363,6 +380,9 @@ async fn run(
             break;
         }
     }
+    // The data volume is reached: only the recorded clients write on.
+    let filled = fill.stop().await?;
+    lab.figure("bulk_documents", filled as f64);
     lab.figure(
         "alarm_at_secs",
         watch.alarm_at.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN),

@@ -9,16 +9,15 @@
 //! 2. **fault, 16:10**: a co-located process (a `mesos-slave` child) eats
 //!    the memory of 3 of the 5 members, the primary among them
 //!    (`MemoryExhaustion`, a hog in each member's memory cgroup).
-//!    Operators kill the hogs; the members are in a bad state and two are
-//!    restarted, but the process limit is too low for a start with that
-//!    many databases (`ProcessLimit`, the pids cgroup). The primary's
-//!    connection slots are full (`ConnectionFlood` up to `--maxConns`), so
-//!    restarted members cannot rejoin. All API traffic is blocked and the
-//!    three members are restarted again: still under the limit.
+//!    Operators kill the hogs. The primary's connection slots are full
+//!    (`ConnectionFlood` up to `--maxConns`); two of the bad members are
+//!    restarted under a process limit too low for a start with that many
+//!    databases (`ProcessLimit`, the pids cgroup). All API traffic is
+//!    blocked and the three members are restarted again: still under the
+//!    limit.
 //! 3. *before*: the signature is that no writable primary exists while the
 //!    limits stand (3 of 5 votes are gone: no election can succeed).
-//! 4. *after* (**mitigate**, 19:09): the process limit is raised, the flood
-//!    ends, the three members restart with headroom; **recover**: traffic
+//! 4. *after* (**mitigate**, 19:09): the process limit is raised, the three members restart with headroom; **recover**: traffic
 //!    is let back in at a quarter of the rate, then in full. Required:
 //!    recovery (a good window of writes) within the budget from the limit
 //!    raise (`availability.recovery`), and every acknowledged majority
@@ -193,20 +192,8 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
         g.heal().await?;
     }
 
-    // The process limit stands; two of the three are restarted under it.
-    let mut limits: Vec<FaultGuard> = Vec::new();
-    for &i in &bad {
-        limits.push(
-            lab.inject(ProcessLimit::new(&set.node(i)?, scale.low_pids))
-                .await?,
-        );
-    }
-    let mut restarts: BTreeMap<String, u32> = BTreeMap::new();
-    for &i in &bad[1..] {
-        restart(lab, &set, i, &mut restarts).await;
-    }
-    // The primary's connection slots fill up, so restarted members cannot
-    // rejoin it.
+    // The primary's connection slots fill up (peak traffic on the two
+    // healthy members), so members that restart cannot rejoin it.
     let mut flood = None;
     if let Some(p) = set.primary().await {
         match lab
@@ -220,8 +207,29 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
             Err(e) => lab.note(format!("the connection flood did not take: {e:#}")),
         }
     }
+    // Two of the three are restarted, under a process limit that a start
+    // with this many databases exceeds.
+    let mut limits: Vec<FaultGuard> = Vec::new();
+    for &i in &bad[1..] {
+        limits.push(
+            lab.inject(ProcessLimit::new(&set.node(i)?, scale.low_pids))
+                .await?,
+        );
+    }
+    let mut restarts: BTreeMap<String, u32> = BTreeMap::new();
+    for &i in &bad[1..] {
+        restart(lab, &set, i, &mut restarts).await;
+    }
     lab.mitigation("all API traffic blocked; the three bad members restarted");
     let mut history = writes.stop().await;
+    // Restarting the primary drops the flood's connections anyway.
+    if let Some(g) = flood.take() {
+        g.heal().await?;
+    }
+    limits.push(
+        lab.inject(ProcessLimit::new(&set.node(bad[0])?, scale.low_pids))
+            .await?,
+    );
     for &i in &bad {
         restart(lab, &set, i, &mut restarts).await;
     }
@@ -247,11 +255,8 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     // 19:09: the limit is raised (both variants end the outage, so the
     // integrity of what was acknowledged can be judged).
     lab.phase("mitigate").await;
-    lab.mitigation("process limit raised; connection flood ended");
+    lab.mitigation("process limit raised");
     let raised_at = lab.now();
-    if let Some(g) = flood.take() {
-        g.heal().await?;
-    }
     for g in limits {
         g.heal().await?;
     }
