@@ -52,7 +52,7 @@ impl Scale {
             room_size: 20,
             rate: 50.0,
             body_bytes: 16 * 1024,
-            nofile: 256,
+            nofile: 320,
             handshake_cost_ms: 50,
             handshake_slots: 2,
             fault: Duration::from_secs(30),
