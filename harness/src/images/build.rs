@@ -73,7 +73,9 @@ const GATEWAY_DOCKERFILE: &str = include_str!("../../images/chat-gateway.Dockerf
 pub struct BuildOptions {
     /// Only this image (its dependencies are built too when stale).
     pub only: Option<ImageId>,
-    /// Rebuild even when the inputs did not change.
+    /// Re-make the image even when its label matches its inputs. The
+    /// intermediate artifacts cached under the same digest (rootfs
+    /// tarball, Go binary) are reused; delete [`cache_dir`] for a cold build.
     pub force: bool,
 }
 
