@@ -19,9 +19,16 @@ use std::time::{Duration, Instant};
 
 fn cli(args: &[&str]) -> Duration {
     let t = Instant::now();
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("run CLI");
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run CLI");
     let took = t.elapsed();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     took
 }
 
@@ -78,7 +85,10 @@ async fn bench(lab: &LabCtx, rounds: usize) -> anyhow::Result<Vec<Row>> {
             ContainerSpec::new("toxiproxy", tp_image)
                 .with_role("proxy")
                 .with_exposed_port(8474)
-                .with_wait(WaitFor::Http { port: 8474, path: "/version".into() }),
+                .with_wait(WaitFor::Http {
+                    port: 8474,
+                    path: "/version".into(),
+                }),
         )
         .await?;
     let tp = Toxiproxy::new(tp_node.addr(8474));
@@ -86,26 +96,77 @@ async fn bench(lab: &LabCtx, rounds: usize) -> anyhow::Result<Vec<Row>> {
     tp.create_proxy("floor", "0.0.0.0:20001", "a:7000").await?;
     let api = format!("http://{}", tp_node.addr(8474));
     // Warm the sidecars (started once per node, then reused).
-    let warm = lab.inject(Partition::isolate(&a).among(["a", "b", "c"])).await?;
+    let warm = lab
+        .inject(Partition::isolate(&a).among(["a", "b", "c"]))
+        .await?;
     warm.heal().await?;
     let sidecar_a = lab.container_name("a-netadm");
     let mut rows = Vec::new();
-    let mk = |kind, floor_op| Row { kind, floor_op, inject: vec![], heal: vec![], floor: vec![] };
+    let mk = |kind, floor_op| Row {
+        kind,
+        floor_op,
+        inject: vec![],
+        heal: vec![],
+        floor: vec![],
+    };
 
-    let mut r = mk("memory limit (live shrink)", "docker update --memory --memory-swap");
+    let mut r = mk(
+        "memory limit (live shrink)",
+        "docker update --memory --memory-swap",
+    );
     for i in 0..rounds {
         time_fault(lab, &mut r, || MemoryExhaustion::limit(&b, 128 << 20)).await?;
         let v = if i % 2 == 0 { "128m" } else { "256m" };
-        r.floor.push(cli(&["docker", "update", "--memory", v, "--memory-swap", v, &b.container_name]).as_secs_f64() * 1e3);
+        r.floor.push(
+            cli(&[
+                "docker",
+                "update",
+                "--memory",
+                v,
+                "--memory-swap",
+                v,
+                &b.container_name,
+            ])
+            .as_secs_f64()
+                * 1e3,
+        );
     }
-    quiet(&["docker", "update", "--memory", "256m", "--memory-swap", "256m", &b.container_name]);
+    quiet(&[
+        "docker",
+        "update",
+        "--memory",
+        "256m",
+        "--memory-swap",
+        "256m",
+        &b.container_name,
+    ]);
     rows.push(r);
 
-    let mut r = mk("memory hog (neighbour, 32 MiB)", "docker run -d (a container start)");
+    let mut r = mk(
+        "memory hog (neighbour, 32 MiB)",
+        "docker run -d (a container start)",
+    );
     for i in 0..rounds {
-        time_fault(lab, &mut r, || MemoryExhaustion::hog(&b, Hog::hold(32 << 20))).await?;
+        time_fault(lab, &mut r, || {
+            MemoryExhaustion::hog(&b, Hog::hold(32 << 20))
+        })
+        .await?;
         let name = format!("inc-{}-floor{i}", lab.run_id());
-        r.floor.push(cli(&["docker", "run", "-d", "--label", &format!("{}={}", harness::labels::RUN, lab.run_id()), "--name", &name, &base, "true"]).as_secs_f64() * 1e3);
+        r.floor.push(
+            cli(&[
+                "docker",
+                "run",
+                "-d",
+                "--label",
+                &format!("{}={}", harness::labels::RUN, lab.run_id()),
+                "--name",
+                &name,
+                &base,
+                "true",
+            ])
+            .as_secs_f64()
+                * 1e3,
+        );
         quiet(&["docker", "rm", "-f", &name]);
     }
     rows.push(r);
@@ -114,31 +175,86 @@ async fn bench(lab: &LabCtx, rounds: usize) -> anyhow::Result<Vec<Row>> {
     for i in 0..rounds {
         time_fault(lab, &mut r, || ProcessLimit::new(&b, 64)).await?;
         let v = if i % 2 == 0 { "64" } else { "-1" };
-        r.floor.push(cli(&["docker", "update", "--pids-limit", v, &b.container_name]).as_secs_f64() * 1e3);
+        r.floor.push(
+            cli(&["docker", "update", "--pids-limit", v, &b.container_name]).as_secs_f64() * 1e3,
+        );
     }
     quiet(&["docker", "update", "--pids-limit", "-1", &b.container_name]);
     rows.push(r);
 
-    let mut r = mk("partition (isolate 1 of 3: rules on 3 nodes)", "docker exec <sidecar> iptables -A (1 rule)");
+    let mut r = mk(
+        "partition (isolate 1 of 3: rules on 3 nodes)",
+        "docker exec <sidecar> iptables -A (1 rule)",
+    );
     for _ in 0..rounds {
-        time_fault(lab, &mut r, || Partition::isolate(&a).among(["a", "b", "c"])).await?;
-        r.floor.push(cli(&["docker", "exec", &sidecar_a, "iptables", "-w", "-A", "INPUT", "-s", "192.0.2.1", "-j", "DROP"]).as_secs_f64() * 1e3);
-        quiet(&["docker", "exec", &sidecar_a, "iptables", "-w", "-D", "INPUT", "-s", "192.0.2.1", "-j", "DROP"]);
+        time_fault(lab, &mut r, || {
+            Partition::isolate(&a).among(["a", "b", "c"])
+        })
+        .await?;
+        r.floor.push(
+            cli(&[
+                "docker",
+                "exec",
+                &sidecar_a,
+                "iptables",
+                "-w",
+                "-A",
+                "INPUT",
+                "-s",
+                "192.0.2.1",
+                "-j",
+                "DROP",
+            ])
+            .as_secs_f64()
+                * 1e3,
+        );
+        quiet(&[
+            "docker",
+            "exec",
+            &sidecar_a,
+            "iptables",
+            "-w",
+            "-D",
+            "INPUT",
+            "-s",
+            "192.0.2.1",
+            "-j",
+            "DROP",
+        ]);
     }
     rows.push(r);
 
     let mut r = mk("disconnect", "docker network disconnect");
     for _ in 0..rounds {
         time_fault(lab, &mut r, || Disconnect::new(&c)).await?;
-        r.floor.push(cli(&["docker", "network", "disconnect", lab.network(), &c.container_name]).as_secs_f64() * 1e3);
-        quiet(&["docker", "network", "connect", "--alias", "c", lab.network(), &c.container_name]);
+        r.floor.push(
+            cli(&[
+                "docker",
+                "network",
+                "disconnect",
+                lab.network(),
+                &c.container_name,
+            ])
+            .as_secs_f64()
+                * 1e3,
+        );
+        quiet(&[
+            "docker",
+            "network",
+            "connect",
+            "--alias",
+            "c",
+            lab.network(),
+            &c.container_name,
+        ]);
     }
     rows.push(r);
 
     let mut r = mk("kill (SIGKILL)", "docker kill");
     for _ in 0..rounds {
         time_fault(lab, &mut r, || Kill::sigkill(&c)).await?;
-        r.floor.push(cli(&["docker", "kill", &c.container_name]).as_secs_f64() * 1e3);
+        r.floor
+            .push(cli(&["docker", "kill", &c.container_name]).as_secs_f64() * 1e3);
         quiet(&["docker", "start", &c.container_name]);
     }
     rows.push(r);
@@ -146,7 +262,8 @@ async fn bench(lab: &LabCtx, rounds: usize) -> anyhow::Result<Vec<Row>> {
     let mut r = mk("pause", "docker pause");
     for _ in 0..rounds {
         time_fault(lab, &mut r, || Pause::new(&c)).await?;
-        r.floor.push(cli(&["docker", "pause", &c.container_name]).as_secs_f64() * 1e3);
+        r.floor
+            .push(cli(&["docker", "pause", &c.container_name]).as_secs_f64() * 1e3);
         quiet(&["docker", "unpause", &c.container_name]);
     }
     rows.push(r);
@@ -154,27 +271,52 @@ async fn bench(lab: &LabCtx, rounds: usize) -> anyhow::Result<Vec<Row>> {
     let mut r = mk("restart", "docker restart");
     for _ in 0..rounds {
         time_fault(lab, &mut r, || Restart::new(&c)).await?;
-        r.floor.push(cli(&["docker", "restart", &c.container_name]).as_secs_f64() * 1e3);
+        r.floor
+            .push(cli(&["docker", "restart", &c.container_name]).as_secs_f64() * 1e3);
     }
     rows.push(r);
 
     let mut r = mk("link toxic (latency)", "curl POST /proxies/x/toxics");
     for _ in 0..rounds {
-        time_fault(lab, &mut r, || LinkToxic::new(tp.clone(), "link", Toxic::latency(100, 0))).await?;
-        r.floor.push(cli(&["curl", "-sf", "-XPOST", &format!("{api}/proxies/floor/toxics"), "-d", r#"{"type":"latency","stream":"downstream","attributes":{"latency":100}}"#]).as_secs_f64() * 1e3);
-        quiet(&["curl", "-sf", "-XDELETE", &format!("{api}/proxies/floor/toxics/latency_downstream")]);
+        time_fault(lab, &mut r, || {
+            LinkToxic::new(tp.clone(), "link", Toxic::latency(100, 0))
+        })
+        .await?;
+        r.floor.push(
+            cli(&[
+                "curl",
+                "-sf",
+                "-XPOST",
+                &format!("{api}/proxies/floor/toxics"),
+                "-d",
+                r#"{"type":"latency","stream":"downstream","attributes":{"latency":100}}"#,
+            ])
+            .as_secs_f64()
+                * 1e3,
+        );
+        quiet(&[
+            "curl",
+            "-sf",
+            "-XDELETE",
+            &format!("{api}/proxies/floor/toxics/latency_downstream"),
+        ]);
     }
     rows.push(r);
     Ok(rows)
 }
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let rows = rt.block_on(async {
         let mut spec = IncidentSpec::new("fault_bench", "harness-faults", Variant::After);
         spec.timeout = Duration::from_secs(1800);
-        let lab = Lab::create(spec, 1).await.expect("a lab (is Docker running?)");
+        let lab = Lab::create(spec, 1)
+            .await
+            .expect("a lab (is Docker running?)");
         let res = bench(&lab, rounds).await;
         lab.teardown().await;
         res.expect("benchmark")

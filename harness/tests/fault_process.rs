@@ -22,15 +22,30 @@ fn kill_pause_and_restart_act_and_heal() {
 
             let guard = lab.inject(Kill::sigkill(a)).await?;
             let s = state(a.clone()).await?;
-            require(lab, "kill.stopped", s.running != Some(true) && s.exit_code == Some(137), format!("{:?} {:?}", s.status, s.exit_code));
+            require(
+                lab,
+                "kill.stopped",
+                s.running != Some(true) && s.exit_code == Some(137),
+                format!("{:?} {:?}", s.status, s.exit_code),
+            );
             guard.heal().await?;
-            require(lab, "kill.healed", state(a.clone()).await?.running == Some(true), "running again");
+            require(
+                lab,
+                "kill.healed",
+                state(a.clone()).await?.running == Some(true),
+                "running again",
+            );
 
             let guard = lab.inject(Pause::new(b)).await?;
             // Frozen: nothing runs in it (the kernel still answers TCP
             // handshakes for its listening sockets, so a connect proves nothing).
             let exec = lab.exec(b, &["true"]).await;
-            require(lab, "pause.frozen", state(b.clone()).await?.paused == Some(true) && exec.is_err(), format!("{exec:?}"));
+            require(
+                lab,
+                "pause.frozen",
+                state(b.clone()).await?.paused == Some(true) && exec.is_err(),
+                format!("{exec:?}"),
+            );
             guard.heal().await?;
             let m = matrix(lab, &nodes).await?;
             require(lab, "pause.healed", m == ["11", "11"], format!("{m:?}"));
@@ -38,23 +53,54 @@ fn kill_pause_and_restart_act_and_heal() {
             let id_before = lab.node("n2").unwrap().id;
             let guard = lab.inject(Restart::new(b)).await?;
             guard.heal().await?;
-            let restarted = lab.timeline().events().iter().filter(|e| matches!(e.kind, EventKind::NodeStarted) && e.node.as_deref() == Some("n2")).count();
-            require(lab, "restart.restarted", restarted >= 2 && lab.node("n2").unwrap().id == id_before, format!("{restarted} starts"));
+            let restarted = lab
+                .timeline()
+                .events()
+                .iter()
+                .filter(|e| {
+                    matches!(e.kind, EventKind::NodeStarted) && e.node.as_deref() == Some("n2")
+                })
+                .count();
+            require(
+                lab,
+                "restart.restarted",
+                restarted >= 2 && lab.node("n2").unwrap().id == id_before,
+                format!("{restarted} starts"),
+            );
 
             // A roll-out: a new command and env; heal rolls it back.
             let guard = lab
-                .inject(Restart::new(b).with_cmd(["bash", "-c", "echo rolled-$MODE; exec nc -lk -p 7000"]).with_env_var("MODE", "new"))
+                .inject(
+                    Restart::new(b)
+                        .with_cmd(["bash", "-c", "echo rolled-$MODE; exec nc -lk -p 7000"])
+                        .with_env_var("MODE", "new"),
+                )
                 .await?;
             let n2 = lab.node("n2").unwrap();
             let logs = lab.logs_tail(&n2, 5).await?;
-            require(lab, "restart.rolled_out", logs.contains("rolled-new") && n2.id != id_before, logs.clone());
+            require(
+                lab,
+                "restart.rolled_out",
+                logs.contains("rolled-new") && n2.id != id_before,
+                logs.clone(),
+            );
             guard.heal().await?;
             let n2 = lab.node("n2").unwrap();
             let info = lab.inspect(&n2).await?;
             let cmd = info.config.and_then(|c| c.cmd).unwrap_or_default();
-            require(lab, "restart.rolled_back", cmd == ["nc", "-lk", "-p", "7000"], format!("{cmd:?}"));
+            require(
+                lab,
+                "restart.rolled_back",
+                cmd == ["nc", "-lk", "-p", "7000"],
+                format!("{cmd:?}"),
+            );
             let m = matrix(lab, &[a.clone(), n2]).await?;
-            require(lab, "restart.reachable", m == ["11", "11"], format!("{m:?}"));
+            require(
+                lab,
+                "restart.reachable",
+                m == ["11", "11"],
+                format!("{m:?}"),
+            );
             Outcome::Ok(())
         })
     });

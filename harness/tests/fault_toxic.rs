@@ -40,12 +40,17 @@ fn toxics_act_as_set_and_heal_leaves_nothing() {
             let (_node, tp) = toxiproxy(lab).await?;
             // The link: the test process -> toxiproxy:20000 -> the server's
             // own HTTP API over the lab network.
-            tp.create_proxy("api", "0.0.0.0:20000", "toxiproxy:8474").await?;
+            tp.create_proxy("api", "0.0.0.0:20000", "toxiproxy:8474")
+                .await?;
             let url = format!("http://{}/version", _node.addr(20000));
             let base = median_ms(&url, 15).await?;
 
             for (ms, stream) in [(200u32, "downstream"), (300, "upstream")] {
-                let toxic = if stream == "upstream" { Toxic::latency(ms, 0).upstream() } else { Toxic::latency(ms, 0) };
+                let toxic = if stream == "upstream" {
+                    Toxic::latency(ms, 0).upstream()
+                } else {
+                    Toxic::latency(ms, 0)
+                };
                 let guard = lab.inject(LinkToxic::new(tp.clone(), "api", toxic)).await?;
                 let with = median_ms(&url, 15).await?;
                 let added = with - base;
@@ -60,58 +65,128 @@ fn toxics_act_as_set_and_heal_leaves_nothing() {
             }
 
             // A black hole: the request times out, the connection is not refused.
-            let guard = lab.inject(LinkToxic::new(tp.clone(), "api", Toxic::black_hole())).await?;
+            let guard = lab
+                .inject(LinkToxic::new(tp.clone(), "api", Toxic::black_hole()))
+                .await?;
             let r = client(Duration::from_secs(2)).get(&url).send().await;
             let timed_out = matches!(&r, Err(e) if e.is_timeout());
-            require(lab, "toxic.timeout.black_holes", timed_out, format!("{r:?}"));
+            require(
+                lab,
+                "toxic.timeout.black_holes",
+                timed_out,
+                format!("{r:?}"),
+            );
             guard.heal().await?;
 
             // reset_peer: the connection is reset, fast.
-            let guard = lab.inject(LinkToxic::new(tp.clone(), "api", Toxic::reset_peer(0).upstream())).await?;
+            let guard = lab
+                .inject(LinkToxic::new(
+                    tp.clone(),
+                    "api",
+                    Toxic::reset_peer(0).upstream(),
+                ))
+                .await?;
             let t = Instant::now();
             let r = client(Duration::from_secs(5)).get(&url).send().await;
-            let reset = matches!(&r, Err(e) if !e.is_timeout()) && t.elapsed() < Duration::from_secs(2);
-            require(lab, "toxic.reset_peer.resets", reset, format!("{r:?} after {:?}", t.elapsed()));
+            let reset =
+                matches!(&r, Err(e) if !e.is_timeout()) && t.elapsed() < Duration::from_secs(2);
+            require(
+                lab,
+                "toxic.reset_peer.resets",
+                reset,
+                format!("{r:?} after {:?}", t.elapsed()),
+            );
             guard.heal().await?;
 
             // limit_data: the response is cut short.
-            let guard = lab.inject(LinkToxic::new(tp.clone(), "api", Toxic::limit_data(10))).await?;
+            let guard = lab
+                .inject(LinkToxic::new(tp.clone(), "api", Toxic::limit_data(10)))
+                .await?;
             let r = client(Duration::from_secs(5)).get(&url).send().await;
             let cut = match r {
                 Ok(resp) => resp.text().await.is_err(),
                 Err(_) => true,
             };
-            require(lab, "toxic.limit_data.cuts", cut, "a 10-byte limit cuts an HTTP response");
+            require(
+                lab,
+                "toxic.limit_data.cuts",
+                cut,
+                "a 10-byte limit cuts an HTTP response",
+            );
             guard.heal().await?;
 
             // Every other kind is accepted and verified by the server.
-            for toxic in [Toxic::bandwidth(64), Toxic::slow_close(100), Toxic::slicer(8, 2, 100), Toxic::latency(50, 10).with_toxicity(0.5)] {
+            for toxic in [
+                Toxic::bandwidth(64),
+                Toxic::slow_close(100),
+                Toxic::slicer(8, 2, 100),
+                Toxic::latency(50, 10).with_toxicity(0.5),
+            ] {
                 let guard = lab.inject(LinkToxic::new(tp.clone(), "api", toxic)).await?;
                 guard.heal().await?;
             }
 
             // A second toxic of the same type and stream is refused, typed.
-            let guard = lab.inject(LinkToxic::new(tp.clone(), "api", Toxic::latency(10, 0))).await?;
+            let guard = lab
+                .inject(LinkToxic::new(tp.clone(), "api", Toxic::latency(10, 0)))
+                .await?;
             let dup = tp.add_toxic("api", &Toxic::latency(20, 0)).await;
-            require(lab, "toxic.duplicate_refused", matches!(dup, Err(ToxiproxyError::ToxicExists { .. })), format!("{dup:?}"));
+            require(
+                lab,
+                "toxic.duplicate_refused",
+                matches!(dup, Err(ToxiproxyError::ToxicExists { .. })),
+                format!("{dup:?}"),
+            );
             guard.heal().await?;
 
             let left = tp.toxics("api").await?;
-            require(lab, "toxic.nothing_left", left.is_empty(), format!("{left:?}"));
+            require(
+                lab,
+                "toxic.nothing_left",
+                left.is_empty(),
+                format!("{left:?}"),
+            );
             let after = median_ms(&url, 15).await?;
-            require(lab, "toxic.latency_back", after < base + 50.0, format!("{after:.1} ms vs base {base:.1} ms"));
+            require(
+                lab,
+                "toxic.latency_back",
+                after < base + 50.0,
+                format!("{after:.1} ms vs base {base:.1} ms"),
+            );
 
             // A peer link: a node dials toxiproxy:21000 instead of the server.
             let n1 = listener(lab, "n1").await?;
-            tp.create_proxy("peer", "0.0.0.0:21000", "toxiproxy:8474").await?;
+            tp.create_proxy("peer", "0.0.0.0:21000", "toxiproxy:8474")
+                .await?;
             let curl = |lab: harness::LabCtx, n1: harness::Node| async move {
-                lab.exec(&n1, &["curl", "-sS", "--max-time", "2", "-o", "/dev/null", "-w", "%{time_total}", "http://toxiproxy:21000/version"]).await
+                lab.exec(
+                    &n1,
+                    &[
+                        "curl",
+                        "-sS",
+                        "--max-time",
+                        "2",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{time_total}",
+                        "http://toxiproxy:21000/version",
+                    ],
+                )
+                .await
             };
             let ok = curl(lab.ctx(), n1.clone()).await?;
-            let guard = lab.inject(LinkToxic::new(tp.clone(), "peer", Toxic::black_hole())).await?;
+            let guard = lab
+                .inject(LinkToxic::new(tp.clone(), "peer", Toxic::black_hole()))
+                .await?;
             let holed = curl(lab.ctx(), n1.clone()).await?;
             guard.heal().await?;
-            require(lab, "toxic.peer_link", ok.success() && !holed.success(), format!("{} / {}", ok.stdout, holed.stderr.trim()));
+            require(
+                lab,
+                "toxic.peer_link",
+                ok.success() && !holed.success(),
+                format!("{} / {}", ok.stdout, holed.stderr.trim()),
+            );
             Outcome::Ok(())
         })
     });

@@ -25,7 +25,9 @@ pub async fn pid_of(lab: &LabCtx, node: &Node) -> Result<u32> {
 /// The directory of `controller` (`memory`, `pids`) of a process's cgroup.
 pub fn dir_of_pid(pid: u32, controller: &str) -> Result<PathBuf> {
     let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).with_context(|| {
-        format!("reading /proc/{pid}/cgroup: faults on cgroups need the test to run on the Docker host")
+        format!(
+            "reading /proc/{pid}/cgroup: faults on cgroups need the test to run on the Docker host"
+        )
     })?;
     for line in table.lines() {
         let mut parts = line.splitn(3, ':');
@@ -70,6 +72,10 @@ pub fn procs(dir: &std::path::Path) -> Result<Vec<u32>> {
 
 /// Moves a process into a cgroup directory (one controller).
 pub fn move_pid(pid: u32, dir: &std::path::Path) -> Result<()> {
-    std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-        .with_context(|| format!("moving pid {pid} into {} (needs root on the Docker host)", dir.display()))
+    std::fs::write(dir.join("cgroup.procs"), pid.to_string()).with_context(|| {
+        format!(
+            "moving pid {pid} into {} (needs root on the Docker host)",
+            dir.display()
+        )
+    })
 }

@@ -60,7 +60,10 @@ impl Fault for Disconnect {
             .map_err(|e| DockerError::api(format!("disconnect_network {}", node.name), e))?;
         self.done = true;
         if connected(lab, &node.id).await? {
-            bail!("`{}` is still on the lab network after disconnect", node.name);
+            bail!(
+                "`{}` is still on the lab network after disconnect",
+                node.name
+            );
         }
         Ok(())
     }
@@ -68,7 +71,9 @@ impl Fault for Disconnect {
         if !self.done {
             return Ok(());
         }
-        let Some(node) = self.target.node().cloned() else { return Ok(()) };
+        let Some(node) = self.target.node().cloned() else {
+            return Ok(());
+        };
         if !connected(lab, &node.id).await? {
             lab.docker()
                 .connect_network(

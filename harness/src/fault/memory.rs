@@ -180,7 +180,10 @@ impl MemoryExhaustion {
         }
         let got = cgroup::read(lab, node, "memory", "memory.limit_in_bytes").await?;
         if got != memory.to_string() {
-            bail!("`{}` memory.limit_in_bytes is {got}, not {memory}", node.name);
+            bail!(
+                "`{}` memory.limit_in_bytes is {got}, not {memory}",
+                node.name
+            );
         }
         Ok(())
     }
@@ -188,9 +191,11 @@ impl MemoryExhaustion {
     async fn start_hog(&mut self, lab: &LabCtx, node: &Node, hog: Hog) -> Result<()> {
         let node_dir = cgroup::dir_of(lab, node, "memory").await?;
         let usage = || -> Result<u64> {
-            Ok(std::fs::read_to_string(node_dir.join("memory.usage_in_bytes"))?
-                .trim()
-                .parse()?)
+            Ok(
+                std::fs::read_to_string(node_dir.join("memory.usage_in_bytes"))?
+                    .trim()
+                    .parse()?,
+            )
         };
         let ooms = || -> u64 {
             std::fs::read_to_string(node_dir.join("memory.oom_control"))
@@ -228,7 +233,12 @@ impl MemoryExhaustion {
                     .iter()
                     .copied()
                     .find(|p| parent_of(*p) == Some(init))
-                    .with_context(|| format!("the hog's processes did not move into `{}`'s memory cgroup", node.name))?;
+                    .with_context(|| {
+                        format!(
+                            "the hog's processes did not move into `{}`'s memory cgroup",
+                            node.name
+                        )
+                    })?;
                 self.hog_pid = Some(bash);
                 let go = exec_in(lab.docker(), &c.id, &["touch", "/tmp/go"]).await?;
                 if !go.success() {
@@ -249,7 +259,9 @@ impl MemoryExhaustion {
                     )
                     .await
                     .map_err(|e| DockerError::api(format!("create_exec hog in {}", node.name), e))
-                    .context("Placement::Exec needs bash in the node's image; use Placement::Neighbour")?;
+                    .context(
+                        "Placement::Exec needs bash in the node's image; use Placement::Neighbour",
+                    )?;
                 lab.docker()
                     .start_exec(
                         &created.id,
@@ -309,7 +321,11 @@ impl MemoryExhaustion {
                 let _ = exec_in(
                     lab.docker(),
                     &node.id,
-                    &["bash", "-c", &format!("kill -9 $(cat {marker}) 2>/dev/null; rm -f {marker}")],
+                    &[
+                        "bash",
+                        "-c",
+                        &format!("kill -9 $(cat {marker}) 2>/dev/null; rm -f {marker}"),
+                    ],
                 )
                 .await;
             }
@@ -329,7 +345,11 @@ impl MemoryExhaustion {
 
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn is_hog(pid: u32) -> bool {
@@ -372,7 +392,9 @@ impl Fault for MemoryExhaustion {
         Ok(())
     }
     async fn heal(&mut self, lab: &LabCtx) -> Result<()> {
-        let Some(node) = self.target.node().cloned() else { return Ok(()) };
+        let Some(node) = self.target.node().cloned() else {
+            return Ok(());
+        };
         let node = lab.node(&node.name).unwrap_or(node);
         self.end_hog(lab, &node).await?;
         if let Some((memory, swap)) = self.original.take() {

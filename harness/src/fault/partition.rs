@@ -252,7 +252,13 @@ pub async fn lab_ip(lab: &LabCtx, node: &Node) -> Result<String> {
         .and_then(|m| m.get(lab.network()).cloned())
         .and_then(|e| e.ip_address)
         .filter(|ip| !ip.is_empty())
-        .ok_or_else(|| anyhow!("`{}` has no address on the lab network {} (disconnected or stopped?)", node.name, lab.network()))
+        .ok_or_else(|| {
+            anyhow!(
+                "`{}` has no address on the lab network {} (disconnected or stopped?)",
+                node.name,
+                lab.network()
+            )
+        })
 }
 
 #[async_trait::async_trait]
@@ -264,11 +270,15 @@ impl Fault for Partition {
     fn describe(&self) -> String {
         match &self.grudge {
             Some(g) => {
-                let parts: Vec<String> = g
-                    .0
-                    .iter()
-                    .map(|(d, s)| format!("{d} drops {}", s.iter().cloned().collect::<Vec<_>>().join("+")))
-                    .collect();
+                let parts: Vec<String> =
+                    g.0.iter()
+                        .map(|(d, s)| {
+                            format!(
+                                "{d} drops {}",
+                                s.iter().cloned().collect::<Vec<_>>().join("+")
+                            )
+                        })
+                        .collect();
                 format!("{} ({})", self.shape.name(), parts.join("; "))
             }
             None => self.shape.name().to_string(),
@@ -417,20 +427,43 @@ mod tests {
     fn shapes_on_five_nodes_match_jepsen() {
         let n = five();
         let halves = grudge_of(&Shape::Halves, &n, &[]).unwrap();
-        assert_eq!(matrix(&halves, &n), ["11...", "11...", "..111", "..111", "..111"]);
+        assert_eq!(
+            matrix(&halves, &n),
+            ["11...", "11...", "..111", "..111", "..111"]
+        );
         let bridge = grudge_of(&Shape::Bridge, &n, &[]).unwrap();
-        assert_eq!(matrix(&bridge, &n), ["111..", "111..", "11111", "..111", "..111"]);
+        assert_eq!(
+            matrix(&bridge, &n),
+            ["111..", "111..", "11111", "..111", "..111"]
+        );
         let ring = grudge_of(&Shape::MajoritiesRing, &n, &[]).unwrap();
-        assert_eq!(matrix(&ring, &n), ["11..1", "111..", ".111.", "..111", "1..11"]);
-        let iso = grudge_of(&Shape::Isolate(Target::Node("n3".into())), &n, &["n3".into()]).unwrap();
-        assert_eq!(matrix(&iso, &n), ["11.11", "11.11", "..1..", "11.11", "11.11"]);
+        assert_eq!(
+            matrix(&ring, &n),
+            ["11..1", "111..", ".111.", "..111", "1..11"]
+        );
+        let iso = grudge_of(
+            &Shape::Isolate(Target::Node("n3".into())),
+            &n,
+            &["n3".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            matrix(&iso, &n),
+            ["11.11", "11.11", "..1..", "11.11", "11.11"]
+        );
         let one = grudge_of(
-            &Shape::OneWay { from: Target::Node("n1".into()), to: Target::Node("n2".into()) },
+            &Shape::OneWay {
+                from: Target::Node("n1".into()),
+                to: Target::Node("n2".into()),
+            },
             &n,
             &["n1".into(), "n2".into()],
         )
         .unwrap();
-        assert_eq!(matrix(&one, &n), ["1.111", "11111", "11111", "11111", "11111"]);
+        assert_eq!(
+            matrix(&one, &n),
+            ["1.111", "11111", "11111", "11111", "11111"]
+        );
     }
 
     #[test]

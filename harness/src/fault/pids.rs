@@ -98,7 +98,9 @@ impl Fault for ProcessLimit {
         Ok(())
     }
     async fn heal(&mut self, lab: &LabCtx) -> Result<()> {
-        let Some(original) = self.original else { return Ok(()) };
+        let Some(original) = self.original else {
+            return Ok(());
+        };
         set(lab, &mut self.target, original).await?;
         self.original = None;
         Ok(())

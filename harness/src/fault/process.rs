@@ -31,7 +31,11 @@ async fn wait_state(
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("`{}` is not {what} after {timeout:?} (state {:?})", node.name, state.status);
+            bail!(
+                "`{}` is not {what} after {timeout:?} (state {:?})",
+                node.name,
+                state.status
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -76,7 +80,10 @@ impl Kill {
     }
     fn terminates(&self) -> bool {
         matches!(
-            self.signal.trim_start_matches("SIG").to_ascii_uppercase().as_str(),
+            self.signal
+                .trim_start_matches("SIG")
+                .to_ascii_uppercase()
+                .as_str(),
             "KILL" | "TERM" | "INT" | "QUIT" | "9" | "15" | "2" | "3"
         )
     }
@@ -102,7 +109,9 @@ impl Fault for Kill {
         Ok(())
     }
     async fn heal(&mut self, lab: &LabCtx) -> Result<()> {
-        let Some(node) = self.target.node().cloned() else { return Ok(()) };
+        let Some(node) = self.target.node().cloned() else {
+            return Ok(());
+        };
         if !self.restart_on_heal {
             return Ok(());
         }
@@ -148,7 +157,9 @@ impl Fault for Pause {
         .await
     }
     async fn heal(&mut self, lab: &LabCtx) -> Result<()> {
-        let Some(node) = self.target.node().cloned() else { return Ok(()) };
+        let Some(node) = self.target.node().cloned() else {
+            return Ok(());
+        };
         let paused = lab.inspect(&node).await?.state.and_then(|s| s.paused) == Some(true);
         if paused {
             lab.docker()
@@ -245,9 +256,12 @@ pub async fn spec_of(lab: &LabCtx, node: &Node) -> Result<ContainerSpec> {
         .get(crate::labels::ROLE)
         .cloned()
         .unwrap_or_else(|| "node".into());
-    let mut spec = ContainerSpec::new(&node.name, config.image.unwrap_or_else(|| node.image.clone()))
-        .with_role(role)
-        .with_cmd(config.cmd.unwrap_or_default());
+    let mut spec = ContainerSpec::new(
+        &node.name,
+        config.image.unwrap_or_else(|| node.image.clone()),
+    )
+    .with_role(role)
+    .with_cmd(config.cmd.unwrap_or_default());
     spec.image = node.image.clone();
     spec.entrypoint = config.entrypoint;
     for kv in config.env.unwrap_or_default() {
@@ -316,7 +330,8 @@ impl Fault for Restart {
     async fn inject(&mut self, lab: &LabCtx) -> Result<()> {
         let node = self.target.get(lab).await?;
         if !self.rolls_out() {
-            lab.restart_node(&node, self.grace, &self.wait, self.timeout).await?;
+            lab.restart_node(&node, self.grace, &self.wait, self.timeout)
+                .await?;
             return Ok(());
         }
         let original = spec_of(lab, &node).await?;
@@ -339,8 +354,12 @@ impl Fault for Restart {
         if self.keep {
             return Ok(());
         }
-        let Some(original) = self.original.take() else { return Ok(()) };
-        let Some(node) = lab.node(&original.name) else { return Ok(()) };
+        let Some(original) = self.original.take() else {
+            return Ok(());
+        };
+        let Some(node) = lab.node(&original.name) else {
+            return Ok(());
+        };
         let mut spec = original.with_wait(self.wait.clone());
         spec.startup_timeout = self.timeout;
         recreate(lab, &node, spec).await?;

@@ -30,7 +30,9 @@ fn registry() -> &'static Mutex<HashMap<String, Slot>> {
 
 fn netns_of(pid: u32) -> Result<String> {
     Ok(std::fs::read_link(format!("/proc/{pid}/ns/net"))
-        .with_context(|| format!("reading /proc/{pid}/ns/net (the test must run on the Docker host)"))?
+        .with_context(|| {
+            format!("reading /proc/{pid}/ns/net (the test must run on the Docker host)")
+        })?
         .display()
         .to_string())
 }
@@ -55,7 +57,11 @@ pub async fn sidecar_for(lab: &LabCtx, node: &Node) -> Result<Node> {
     let node_ns = netns_of(node_pid)?;
     if let Some(e) = entry.as_ref() {
         let alive = matches!(
-            lab.inspect(&e.sidecar).await.ok().and_then(|i| i.state).and_then(|s| s.running),
+            lab.inspect(&e.sidecar)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.running),
             Some(true)
         );
         if alive && e.netns == node_ns {

@@ -68,7 +68,10 @@ pub async fn matrix(lab: &LabCtx, nodes: &[Node]) -> anyhow::Result<Vec<String>>
 pub async fn ips(lab: &LabCtx, nodes: &[Node]) -> anyhow::Result<Vec<(String, String)>> {
     let mut ips = Vec::new();
     for n in nodes {
-        ips.push((n.name.clone(), harness::fault::partition::lab_ip(lab, n).await?));
+        ips.push((
+            n.name.clone(),
+            harness::fault::partition::lab_ip(lab, n).await?,
+        ));
     }
     Ok(ips)
 }
