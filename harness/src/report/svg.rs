@@ -19,6 +19,8 @@ use std::path::Path;
 const WIDTH: u32 = 1200;
 const Y_LABELS: u32 = 70;
 const FONT: &str = "sans-serif";
+/// Per-second buckets further apart than this have a hole between them.
+const BUCKET_GAP: f64 = 1.5;
 
 /// The picture's file name inside the incident's directory.
 pub const FILE: &str = "timeline.svg";
@@ -77,6 +79,22 @@ pub fn buckets(history: &History, duration_secs: f64) -> Buckets {
         }
     }
     b
+}
+
+/// Splits points into runs whose consecutive x differ by at most `max_gap`.
+pub fn segments(points: &[(f64, f64)], max_gap: f64) -> Vec<&[(f64, f64)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..points.len() {
+        if points[i].0 - points[i - 1].0 > max_gap {
+            out.push(&points[start..i]);
+            start = i;
+        }
+    }
+    if start < points.len() {
+        out.push(&points[start..]);
+    }
+    out
 }
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
@@ -142,6 +160,7 @@ fn line_panel(
     x_max: f64,
     lines: &[Line],
     windows: &[Window],
+    max_gap: f64,
 ) -> anyhow::Result<()> {
     let y_max = lines
         .iter()
@@ -190,11 +209,21 @@ fn line_panel(
         }
         any = true;
         let color = *color;
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        // Seconds without data (no acknowledged op) break the line rather
+        // than bridging the gap with a straight segment.
+        let segments = segments(pts, max_gap);
+        let mut first = true;
+        for seg in segments {
+            let drawn = chart
+                .draw_series(LineSeries::new(seg.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?;
+            if first {
+                drawn
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+                first = false;
+            }
+        }
     }
     if any {
         chart
@@ -491,6 +520,7 @@ pub fn render(
                 ("fail+unknown", &b.errors_per_sec, FAULT),
             ],
             &windows,
+            BUCKET_GAP,
         )?;
         line_panel(
             next(),
@@ -499,6 +529,7 @@ pub fn render(
             x_max,
             &[("errors %", &b.error_pct, FAULT)],
             &windows,
+            BUCKET_GAP,
         )?;
         line_panel(
             next(),
@@ -507,6 +538,7 @@ pub fn render(
             x_max,
             &[("p50", &b.p50_ms, OK), ("p99", &b.p99_ms, P99)],
             &windows,
+            BUCKET_GAP,
         )?;
         for (name, points) in &series {
             line_panel(
@@ -516,6 +548,7 @@ pub fn render(
                 x_max,
                 &[(name.as_str(), points.as_slice(), LEADER)],
                 &windows,
+                f64::INFINITY,
             )?;
         }
         strip_panel(next(), x_max, &observed_strip(report, &windows))?;
@@ -561,5 +594,14 @@ mod tests {
         assert_eq!(b.error_pct, vec![(0.5, 0.0), (1.5, 50.0)]);
         assert_eq!(b.p99_ms[0].1.round(), 400.0);
         assert_eq!(b.p50_ms[1].1.round(), 10.0);
+    }
+
+    #[test]
+    fn lines_break_at_holes() {
+        let pts = [(0.5, 1.0), (1.5, 1.0), (4.5, 2.0), (5.5, 2.0)];
+        let segs = segments(&pts, BUCKET_GAP);
+        assert_eq!(segs, vec![&pts[..2], &pts[2..]]);
+        assert_eq!(segments(&pts, f64::INFINITY).len(), 1);
+        assert!(segments(&[], 1.0).is_empty());
     }
 }
