@@ -318,6 +318,14 @@ phase = "mitigate"
     }
 
     #[test]
+    fn a_timeout_shorter_than_the_budget_is_rejected() {
+        let bad = GOOD.replace("budget = \"90s\"", "budget = \"90s\"\ntimeout = \"1m\"");
+        let e = Dossier::parse(&bad, Path::new("b.toml")).unwrap_err();
+        assert_eq!((e.line, e.column), (7, 11), "{e}");
+        assert!(e.message.contains("shorter than the budget"), "{e}");
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));

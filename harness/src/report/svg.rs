@@ -125,7 +125,8 @@ fn fault_windows(report: &Report) -> Vec<Window> {
         .faults
         .iter()
         .filter_map(|f| {
-            let start = f.injected_at.unwrap_or(f.invoked_at).as_secs_f64();
+            // From the call: the effect begins before inject verifies it.
+            let start = f.invoked_at.as_secs_f64();
             let end = f
                 .healed_at
                 .map(|h| h.as_secs_f64())
