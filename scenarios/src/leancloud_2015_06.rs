@@ -21,14 +21,15 @@
 //!    is let back in at a quarter of the rate, then in full. Required:
 //!    recovery (a good window of writes) within the budget from the limit
 //!    raise (`availability.recovery`), and every acknowledged majority
-//!    write present at the end (`integrity.set`).
+//!    write present at the end (`integrity.set`); no linearizable read of
+//!    a register older than an acknowledged write (`integrity.register`).
 //!
 //! Report figures: time to detect, time without a writable primary,
 //! elections, restarts per member, time to full traffic.
 
 use anyhow::{Context, Result};
 use fixtures::mongo::flood::ConnectionFlood;
-use fixtures::mongo::workload::{create_databases, final_read, InsertWorkload};
+use fixtures::mongo::workload::{create_databases, final_read, InsertWorkload, RegisterWorkload};
 use fixtures::mongo::{DriverSettings, MemberSpec, MongoReplicaSet, ReplicaSet};
 use harness::checker::availability::{self, Recovery, ServiceFigures};
 use harness::checker::integrity;
@@ -169,6 +170,17 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     .rate(scale.rate)
     .start(lab)
     .await?;
+    // Versioned registers with linearizable reads, for stale reads.
+    let registers = WorkloadRunner::new(
+        RegisterWorkload::new(client.clone(), DB, "registers")
+            .writers(2)
+            .retry_writes(settings.retry_writes)
+            .seed(lab.seed()),
+    )
+    .clients(2)
+    .rate(20.0)
+    .start(lab)
+    .await?;
     tokio::time::sleep(scale.steady).await;
 
     // 16:10: the memory alarm.
@@ -222,6 +234,7 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     }
     lab.mitigation("all API traffic blocked; the three bad members restarted");
     let mut history = writes.stop().await;
+    let register_history = registers.stop().await;
     // Restarting the primary drops the flood's connections anyway.
     if let Some(g) = flood.take() {
         g.heal().await?;
@@ -315,10 +328,16 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     let read = final_read(lab, &client, DB, COLL, Duration::from_secs(60)).await;
     history.merge(History::new(vec![read]));
     lab.record_history(&history);
-    let checked = integrity::set(&history);
-    match variant {
-        Variant::Before => checked.presence_only().record(lab),
-        Variant::After => checked.record(lab),
+    lab.record_history(&register_history);
+    let checked = [
+        integrity::set(&history),
+        integrity::register(&register_history),
+    ];
+    for c in checked {
+        match variant {
+            Variant::Before => c.presence_only().record(lab),
+            Variant::After => c.record(lab),
+        }
     }
 
     ServiceFigures::measure(&history, fault_at).record(lab);

@@ -90,6 +90,7 @@ async fn leancloud_2015_06_no_primary_after(lab: &mut Lab) -> Outcome {
             ),
             ("integrity.set", CheckKind::Requirement, Verdict::Valid),
             ("integrity.set.phantoms", CheckKind::Always, Verdict::Valid),
+            ("integrity.register", CheckKind::Requirement, Verdict::Valid),
         ],
     );
     Ok(())
