@@ -381,7 +381,7 @@ mod tests {
             Verdict::Valid
         );
         assert_eq!(
-            Report::judge(Variant::Before, &[lost.clone()]),
+            Report::judge(Variant::Before, std::slice::from_ref(&lost)),
             Verdict::Unknown
         );
         let not = Check::signature("backlog.unbounded", false, "flat");
