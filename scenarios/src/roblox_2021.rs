@@ -65,9 +65,18 @@ pub const STREAMING_CONTENTION_RATIO: f64 = 2.0;
 /// must be within this factor of the pre-bloat baseline of the same run...
 pub const RECOVERED_FACTOR: f64 = 1.5;
 
-/// ...or within this many milliseconds of it (timer resolution and noise
-/// dominate at sub-millisecond baselines).
+/// ...or within this many milliseconds of it (scheduling noise dominates
+/// at millisecond baselines on a shared machine)...
 pub const RECOVERED_SLACK_MS: f64 = 2.0;
+
+/// For the leader's log-store write time, the share of what the freelist
+/// added that must be gone (even with `no_freelist_sync`, BoltDB's array
+/// freelist still costs O(free pages) of bookkeeping per commit).
+pub const RECOVERED_SHARE: f64 = 0.6;
+
+/// ...and, for the leader's log-store write time (a fraction of a
+/// millisecond on tmpfs), within this many.
+pub const RECOVERED_DISPATCH_SLACK_MS: f64 = 0.5;
 
 /// The smallest freelist that counts as grown (bytes written per commit):
 /// 128 KiB is 16,384 free pages, 64 MiB of freed log.
@@ -115,8 +124,9 @@ pub struct Scale {
 
 impl Default for Scale {
     /// 3 servers, 2 agents, 32 services, 128 watchers, 10 flips/s, 4
-    /// writers at 40 writes/s, 2 register clients at 4 ops/s, 1,000 values
-    /// of 256 KiB (250 MiB of log), 100 trailing logs, 20 s windows.
+    /// writers at 40 writes/s, 2 register clients at 4 ops/s, 2,000 values
+    /// of 256 KiB (500 MiB of log; each server's data tmpfs about 1 GiB),
+    /// 100 trailing logs, 20 s windows.
     fn default() -> Self {
         Scale {
             servers: 3,
@@ -128,7 +138,7 @@ impl Default for Scale {
             write_rate: 40.0,
             cas_clients: 2,
             cas_rate: 4.0,
-            bloat_values: 1000,
+            bloat_values: 2000,
             bloat_value_size: 256 * 1024,
             trailing_logs: 100,
             window: Duration::from_secs(20),
@@ -184,6 +194,23 @@ impl Scale {
         Ok(())
     }
 
+    /// The tmpfs each server keeps its data on: the whole Raft log of the
+    /// bloat (followers never truncate) plus room.
+    pub fn data_tmpfs_bytes(&self) -> u64 {
+        (self.bloat_values as u64 * self.bloat_value_size as u64) * 3 / 2 + (256 << 20)
+    }
+
+    fn cluster(&self, version: ConsulVersion, config: ClusterConfig) -> ConsulCluster {
+        ConsulCluster::servers(self.servers)
+            .version(version)
+            .config(config)
+            .agents(self.agents)
+            // fsync is free on tmpfs: a Raft write costs what the log store
+            // itself does, not what a shared disk does (other tenants'
+            // writes, the bloat's own writeback).
+            .data_on_tmpfs(self.data_tmpfs_bytes())
+    }
+
     fn cluster_config(&self) -> ClusterConfig {
         ClusterConfig {
             streaming: true,
@@ -212,6 +239,8 @@ struct Load {
 struct Histories {
     kv: History,
     register: History,
+    churn: History,
+    watch: History,
 }
 
 impl Load {
@@ -252,13 +281,18 @@ impl Load {
     }
 
     async fn stop(self) -> Histories {
-        let (kv, register, _, _) = tokio::join!(
+        let (kv, register, churn, watch) = tokio::join!(
             self.writers.stop(),
             self.register.stop(),
             self.churn.stop(),
             self.watchers.stop()
         );
-        Histories { kv, register }
+        Histories {
+            kv,
+            register,
+            churn,
+            watch,
+        }
     }
 }
 
@@ -322,7 +356,7 @@ async fn grow_freelist(lab: &LabCtx, consul: &Consul, scale: &Scale) -> Result<F
     let mut gauge = None;
     if consul.features().boltdb_metrics {
         tokio::time::sleep(Duration::from_secs(6)).await;
-        gauge = consul.metrics(&leader).await?.gauge(FREELIST_GAUGE);
+        gauge = consul.gauge_now(&leader, FREELIST_GAUGE).await?;
     }
     let f = Freelist {
         leader,
@@ -516,17 +550,34 @@ fn put_ops(h: &History) -> usize {
     h.ops.iter().filter(|o| o.f == "put").count()
 }
 
+/// Health flips and watch answers per phase and outcome, as figures
+/// (`churn.ok.steady`, `watch.fail.fault`...): shows events kept flowing.
+fn load_figures(lab: &LabCtx, h: &Histories) {
+    for (name, hist) in [("churn", &h.churn), ("watch", &h.watch)] {
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for op in &hist.ops {
+            let status = match op.status {
+                OpStatus::Ok => "ok",
+                OpStatus::Fail => "fail",
+                OpStatus::Unknown => "unknown",
+            };
+            let phase = op.phase.as_deref().unwrap_or("none");
+            *counts
+                .entry(format!("{name}.{status}.{phase}"))
+                .or_default() += 1;
+        }
+        for (k, v) in counts {
+            lab.figure(k, v as f64);
+        }
+    }
+}
+
 /// The pre-fix Consul on the day: see the module documentation.
 pub async fn before(lab: &LabCtx, scale: Scale) -> Result<Report> {
     scale.validate()?;
     let cfg = scale.cluster_config().with_agent_streaming(false);
     let consul = lab
-        .start(
-            ConsulCluster::servers(scale.servers)
-                .version(ConsulVersion::Legacy)
-                .config(cfg.clone())
-                .agents(scale.agents),
-        )
+        .start(scale.cluster(ConsulVersion::Legacy, cfg.clone()))
         .await?;
     let services = register_services(&consul, scale.services).await?;
 
@@ -583,6 +634,7 @@ pub async fn before(lab: &LabCtx, scale: Scale) -> Result<Report> {
     )?);
     integrity(lab, &consul, &h).await?;
     leadership_figures(lab, &consul);
+    load_figures(lab, &h);
     lab.figure("kv.puts", put_ops(&h.kv) as f64);
     lab.record_history(&h.kv);
     lab.finish().await
@@ -661,8 +713,8 @@ fn latency_recovered_at(
     None
 }
 
-fn within(baseline: f64, value: f64) -> (bool, f64) {
-    let limit = (baseline * RECOVERED_FACTOR).max(baseline + RECOVERED_SLACK_MS);
+fn within(baseline: f64, value: f64, slack_ms: f64) -> (bool, f64) {
+    let limit = (baseline * RECOVERED_FACTOR).max(baseline + slack_ms);
     (value <= limit, limit)
 }
 
@@ -671,12 +723,7 @@ pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
     scale.validate()?;
     let cfg = scale.cluster_config();
     let consul = lab
-        .start(
-            ConsulCluster::servers(scale.servers)
-                .version(ConsulVersion::Current)
-                .config(cfg.clone())
-                .agents(scale.agents),
-        )
+        .start(scale.cluster(ConsulVersion::Current, cfg.clone()))
         .await?;
     let services = register_services(&consul, scale.services).await?;
 
@@ -699,11 +746,7 @@ pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
         if *s == degraded {
             continue;
         }
-        let bytes = consul
-            .metrics(s)
-            .await?
-            .gauge(FREELIST_GAUGE)
-            .unwrap_or(0.0);
+        let bytes = consul.gauge_now(s, FREELIST_GAUGE).await?.unwrap_or(0.0);
         if healthiest.as_ref().is_none_or(|(_, b)| bytes < *b) {
             healthiest = Some((s.clone(), bytes));
         }
@@ -723,7 +766,9 @@ pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
         .with_log_store(LogStore::BoltDb {
             no_freelist_sync: true,
         });
-    let rollout = consul.rolling_restart(fixed).await?;
+    let rollout = consul
+        .rolling_restart_avoiding(fixed, std::slice::from_ref(&degraded))
+        .await?;
     lab.figure("mitigation.rollout_secs", rollout.took.as_secs_f64());
     lab.figure("mitigation.restarted_nodes", rollout.restarted.len() as f64);
 
@@ -756,7 +801,7 @@ pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
 
     let base = summary(&kv, "steady")?;
     let rec = summary(&kv, "recover")?;
-    let (ok, limit) = within(base.p50_ms, rec.p50_ms);
+    let (ok, limit) = within(base.p50_ms, rec.p50_ms, RECOVERED_SLACK_MS);
     let back_after = latency_recovered_at(&h.kv, mitigation_at, Duration::from_secs(5), limit);
     let mut check = Check::requirement(
         "kv.write_p50_recovered",
@@ -778,19 +823,26 @@ pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
     lab.check(check);
 
     let d_base = timer_mean(&consul, lab, DISPATCH, "steady")?;
+    let d_fault = timer_mean(&consul, lab, DISPATCH, "fault")?;
     let d_rec = timer_mean(&consul, lab, DISPATCH, "recover")?;
-    lab.check(match (d_base, d_rec) {
-        (Some(b), Some(r)) => {
-            let (ok, limit) = within(b, r);
+    lab.check(match (d_base, d_fault, d_rec) {
+        (Some(b), Some(f), Some(r)) => {
+            // Within the usual factor of the baseline, or at least
+            // RECOVERED_SHARE of what the freelist added is gone.
+            let (near, limit) = within(b, r, RECOVERED_DISPATCH_SLACK_MS);
+            let removed = if f > b { (f - r) / (f - b) } else { 0.0 };
+            let ok = near || removed >= RECOVERED_SHARE;
             Check::requirement(
                 "log_store.write_time_recovered",
                 ok,
-                format!("leader log-store write {r:.2} ms after the fixes vs {b:.2} ms before the bloat (limit {limit:.2} ms)"),
+                format!("leader log-store write {r:.2} ms after the fixes vs {b:.2} ms before the bloat and {f:.2} ms with it: {:.0}% of the added time gone (needs under {limit:.2} ms or {:.0}% gone)", removed * 100.0, RECOVERED_SHARE * 100.0),
             )
+            .with_figure("dispatch_ms_fault", f)
+            .with_figure("removed_share", removed)
             .with_figure("dispatch_ms_baseline", b)
             .with_figure("dispatch_ms_recovered", r)
         }
-        _ => Check::new(
+        (d_base, _, d_rec) => Check::new(
             "log_store.write_time_recovered",
             CheckKind::Requirement,
             Verdict::Unknown,
@@ -806,6 +858,7 @@ pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
     );
     integrity(lab, &consul, &h).await?;
     leadership_figures(lab, &consul);
+    load_figures(lab, &h);
     lab.figure("kv.puts", put_ops(&h.kv) as f64);
     lab.record_history(&h.kv);
     lab.finish().await
