@@ -199,6 +199,22 @@ fn toxics_act_as_set_and_heal_leaves_nothing() {
                 ok.success() && !holed.success(),
                 format!("{} / {}", ok.stdout, holed.stderr.trim()),
             );
+            // Between containers the reset is a real RST.
+            let guard = lab
+                .inject(LinkToxic::new(
+                    tp.clone(),
+                    "peer",
+                    Toxic::reset_peer(0).upstream(),
+                ))
+                .await?;
+            let reset = curl(lab.ctx(), n1.clone()).await?;
+            guard.heal().await?;
+            require(
+                lab,
+                "toxic.reset_peer.resets",
+                reset.stderr.contains("reset by peer"),
+                reset.stderr.trim().to_string(),
+            );
             Outcome::Ok(())
         })
     });
