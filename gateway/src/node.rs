@@ -107,6 +107,8 @@ struct Counters {
 }
 
 type Outbox = mpsc::UnboundedSender<ServerFrame>;
+/// Room -> connection id -> (client id, its send queue).
+type Rooms = HashMap<String, HashMap<u64, (String, Outbox)>>;
 
 struct Work {
     room: String,
@@ -128,7 +130,7 @@ enum Origin {
 pub struct Node {
     config: NodeConfig,
     counters: Counters,
-    rooms: Mutex<HashMap<String, HashMap<u64, (String, Outbox)>>>,
+    rooms: Mutex<Rooms>,
     peers: RwLock<BTreeMap<String, Arc<PeerLink>>>,
     core_tx: mpsc::UnboundedSender<Work>,
     extra_tx: mpsc::UnboundedSender<Work>,
@@ -476,6 +478,8 @@ impl Drop for ConnGuard<'_> {
     }
 }
 
+// tungstenite's header callback returns its large error type; not ours to shrink.
+#[allow(clippy::result_large_err)]
 async fn connection(
     node: Arc<Node>,
     stream: TcpStream,

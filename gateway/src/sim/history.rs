@@ -94,6 +94,9 @@ pub struct SimHistory {
     pub ended_at: f64,
 }
 
+/// Message id -> the clients it had to reach.
+pub type Recipients = HashMap<u64, Vec<u32>>;
+
 /// The delivery audit: every message acknowledged `ok` must reach every
 /// recipient that was online throughout (session up before the send, still
 /// up `grace` seconds after the ack) on a node not reported undeliverable,
@@ -261,7 +264,7 @@ impl SimHistory {
     /// `grace` seconds after the ack), and the (message, recipient) pairs
     /// among them whose node the ack named undeliverable. Messages not
     /// acknowledged `ok`, or acknowledged too late to judge, have none.
-    pub fn expected_recipients(&self, grace: f64) -> (HashMap<u64, Vec<u32>>, Vec<(u64, u32)>) {
+    pub fn expected_recipients(&self, grace: f64) -> (Recipients, Vec<(u64, u32)>) {
         let sessions = self.sessions();
         let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
         for (c, rooms) in self.rooms_of.iter().enumerate() {

@@ -6,7 +6,7 @@
 
 mod history;
 
-pub use history::{Audit, Event, SimHistory};
+pub use history::{Audit, Event, Recipients, SimHistory};
 
 use crate::protocol::{decode, encode, ClientFrame, Kind, ServerFrame};
 use crate::router::Assignment;
