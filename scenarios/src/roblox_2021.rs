@@ -901,13 +901,14 @@ mod tests {
 
     #[test]
     fn recovery_limits_use_factor_or_slack() {
-        assert_eq!(within(10.0, 14.0), (true, 15.0));
-        assert_eq!(within(10.0, 16.0), (false, 15.0));
+        assert_eq!(within(10.0, 19.0, 2.0), (true, 20.0));
+        assert_eq!(within(10.0, 21.0, 2.0), (false, 20.0));
         assert_eq!(
-            within(1.0, 2.9),
+            within(1.0, 2.9, 2.0),
             (true, 3.0),
             "slack dominates small baselines"
         );
+        assert_eq!(within(0.2, 0.8, 0.5), (false, 0.7));
     }
 
     #[test]
