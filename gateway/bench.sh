@@ -14,7 +14,7 @@ docker network create $NET >/dev/null
 docker run -d --label bench=chat-gateway-$$ --network $NET --name $NET-consul --network-alias consul incident/consul:1.22.6 agent -dev -client=0.0.0.0 >/dev/null
 for i in 1 2; do
   docker run -d --label bench=chat-gateway-$$ --network $NET --name $NET-node-$i --hostname node-$i --network-alias node-$i \
-    --ulimit nofile=65536:65536 -p 127.0.0.1::8443 -p 127.0.0.1::8080 $IMG node --name node-$i --membership consul:consul:8500 --preset fixed >/dev/null
+    --ulimit nofile=16384:16384 -p 127.0.0.1::8443 -p 127.0.0.1::8080 $IMG node --name node-$i --membership consul:consul:8500 --preset fixed --handshake-slots 256 --handshake-queue-timeout-ms 0 --fd-guard 0.95 >/dev/null
 done
 docker run -d --label bench=chat-gateway-$$ --network $NET --name $NET-router -p 127.0.0.1::8000 $IMG router --membership consul:consul:8500 >/dev/null
 ROUTER=$(docker port $NET-router 8000 | head -1)
