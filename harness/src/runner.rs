@@ -154,6 +154,19 @@ where
                 i + 1
             ));
         }
+        if i > 0 {
+            // Later repetitions run in a child process of this test binary:
+            // insta names a second snapshot assertion in one process `-2`,
+            // so each run must start with fresh snapshot counters.
+            match repeat_in_child(&spec) {
+                Ok(recovery) => recoveries.push(recovery),
+                Err(msg) => {
+                    runtime.shutdown_timeout(Duration::from_secs(5));
+                    panic!("{msg}")
+                }
+            }
+            continue;
+        }
         let slot = LabSlot::acquire();
         let result = runtime.block_on(run_once(spec.clone(), seed, body.clone()));
         drop(slot);
@@ -211,6 +224,49 @@ impl Drop for LabSlot {
         *lock.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         cvar.notify_one();
     }
+}
+
+/// The libtest name of an incident: its module path without the crate, then
+/// the function name (`incidents::roblox::roblox_consul_before`).
+pub fn libtest_name(spec: &IncidentSpec) -> String {
+    let module = spec
+        .module
+        .split_once("::")
+        .map(|(_, rest)| rest)
+        .unwrap_or("");
+    if module.is_empty() {
+        spec.name.clone()
+    } else {
+        format!("{module}::{}", spec.name)
+    }
+}
+
+/// Runs this incident once more in a child process of the current test
+/// binary and returns its recovery time from the report it wrote.
+fn repeat_in_child(spec: &IncidentSpec) -> Result<Option<f64>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding the test binary: {e}"))?;
+    let status = std::process::Command::new(exe)
+        .args([
+            libtest_name(spec).as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("INCIDENT_REPEAT", "1")
+        .status()
+        .map_err(|e| format!("running a repetition of {}: {e}", spec.name))?;
+    if !status.success() {
+        return Err(format!(
+            "incident {}: a repetition failed ({status})",
+            spec.name
+        ));
+    }
+    let path = crate::lab::artifacts_root()
+        .join(&spec.name)
+        .join("report.json");
+    Report::read(&path)
+        .map(|r| r.recovery_secs())
+        .map_err(|e| format!("reading {}: {e:#}", path.display()))
 }
 
 enum Failure {
@@ -388,4 +444,26 @@ impl Report {
 #[allow(dead_code)]
 fn _assert_history_send(h: History) -> impl Send {
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Variant;
+
+    #[test]
+    fn libtest_names_drop_the_crate() {
+        let mut spec = IncidentSpec::new(
+            "roblox_consul_before",
+            "roblox-2021-consul",
+            Variant::Before,
+        );
+        spec.module = "incidents::incidents::roblox".into();
+        assert_eq!(
+            libtest_name(&spec),
+            "incidents::roblox::roblox_consul_before"
+        );
+        spec.module = "lab_smoke".into();
+        assert_eq!(libtest_name(&spec), "roblox_consul_before");
+    }
 }
