@@ -139,6 +139,22 @@ async fn foursquare_2010_hot_shard_before(lab: &mut Lab) -> Outcome {
     Ok(())
 }
 
+/// What both Foursquare mitigations must show: the alarm before the cliff,
+/// hot-shard latency restored within budget, no check-in lost.
+const FOURSQUARE_AFTER_CHECKS: &[(&str, CheckKind, Verdict)] = &[
+    (
+        "capacity.alarm_before_cliff",
+        CheckKind::Requirement,
+        Verdict::Valid,
+    ),
+    (
+        "latency.hot_shard.recovery",
+        CheckKind::Requirement,
+        Verdict::Valid,
+    ),
+    ("integrity.set", CheckKind::Requirement, Verdict::Valid),
+];
+
 /// The capacity alarm fires before the cliff and a shard added then keeps
 /// the hot shard fast; no check-in lost.
 #[incident(
@@ -156,22 +172,7 @@ async fn foursquare_2010_shard_added_early_after(lab: &mut Lab) -> Outcome {
         foursquare_2010::Mitigation::AddShardEarly,
     )
     .await?;
-    assert_checks(
-        &report,
-        &[
-            (
-                "capacity.alarm_before_cliff",
-                CheckKind::Requirement,
-                Verdict::Valid,
-            ),
-            (
-                "latency.hot_shard.recovery",
-                CheckKind::Requirement,
-                Verdict::Valid,
-            ),
-            ("integrity.set", CheckKind::Requirement, Verdict::Valid),
-        ],
-    );
+    assert_checks(&report, FOURSQUARE_AFTER_CHECKS);
     Ok(())
 }
 
@@ -193,21 +194,6 @@ async fn foursquare_2010_compact_then_failover_after(lab: &mut Lab) -> Outcome {
         foursquare_2010::Mitigation::CompactThenFailover,
     )
     .await?;
-    assert_checks(
-        &report,
-        &[
-            (
-                "capacity.alarm_before_cliff",
-                CheckKind::Requirement,
-                Verdict::Valid,
-            ),
-            (
-                "latency.hot_shard.recovery",
-                CheckKind::Requirement,
-                Verdict::Valid,
-            ),
-            ("integrity.set", CheckKind::Requirement, Verdict::Valid),
-        ],
-    );
+    assert_checks(&report, FOURSQUARE_AFTER_CHECKS);
     Ok(())
 }
