@@ -1,6 +1,11 @@
 //! The router: the front door. Clients ask it (HTTP) which node to connect
 //! to; it picks one (least-loaded or random) and applies an admission
 //! percentage for ramped reopening (15/30/50/70/100%), settable at runtime.
+//!
+//! With `await_convergence` on (the fixed build), it only sends clients to a
+//! node whose membership view agrees with every other reachable node's: a
+//! node that does not yet know a peer would acknowledge messages without
+//! ever offering them to that peer's members (seen after a cluster restart).
 
 use crate::membership::{Member, Membership};
 use anyhow::{Context, Result};
@@ -9,9 +14,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -60,6 +65,12 @@ pub struct RouterMetrics {
     pub nodes: BTreeMap<String, u64>,
     /// Published addresses set by the operator.
     pub public: BTreeMap<String, String>,
+    /// Whether only converged nodes get clients.
+    #[serde(default)]
+    pub await_convergence: bool,
+    /// Nodes whose membership view agrees with every other reachable node's.
+    #[serde(default)]
+    pub converged: Vec<String>,
 }
 
 /// The router's state.
@@ -70,6 +81,8 @@ pub struct Router {
     members: Mutex<Vec<Member>>,
     load: Mutex<BTreeMap<String, u64>>,
     public: Mutex<BTreeMap<String, String>>,
+    await_convergence: AtomicBool,
+    converged: Mutex<BTreeSet<String>>,
     assigned: AtomicU64,
     not_admitted: AtomicU64,
     http: reqwest::Client,
@@ -97,6 +110,8 @@ impl Router {
             members: Mutex::default(),
             load: Mutex::default(),
             public: Mutex::default(),
+            await_convergence: AtomicBool::new(false),
+            converged: Mutex::default(),
             assigned: AtomicU64::new(0),
             not_admitted: AtomicU64::new(0),
             http: reqwest::Client::builder()
@@ -109,6 +124,12 @@ impl Router {
     /// Sets the admission percentage (clamped to 0..=100).
     pub fn set_admission(&self, percent: u32) {
         self.admission.store(percent.min(100), Ordering::Relaxed);
+    }
+
+    /// Only assign clients to nodes whose membership view has converged
+    /// (see the module docs).
+    pub fn set_await_convergence(&self, on: bool) {
+        self.await_convergence.store(on, Ordering::Relaxed);
     }
 
     /// Sets the strategy.
@@ -136,10 +157,13 @@ impl Router {
         }
         let members = self.members.lock().unwrap().clone();
         let public = self.public.lock().unwrap().clone();
+        let gate = self.await_convergence.load(Ordering::Relaxed);
+        let converged = self.converged.lock().unwrap().clone();
         // With published addresses set, only nodes that have one are reachable.
         let candidates: Vec<&Member> = members
             .iter()
             .filter(|m| public.is_empty() || public.contains_key(&m.name))
+            .filter(|m| !gate || converged.contains(&m.name))
             .collect();
         if candidates.is_empty() {
             return Err(NotAdmitted {
@@ -177,6 +201,8 @@ impl Router {
             not_admitted: self.not_admitted.load(Ordering::Relaxed),
             nodes: self.load.lock().unwrap().clone(),
             public: self.public.lock().unwrap().clone(),
+            await_convergence: self.await_convergence.load(Ordering::Relaxed),
+            converged: self.converged.lock().unwrap().iter().cloned().collect(),
         }
     }
 
@@ -190,22 +216,41 @@ impl Router {
             }
         };
         let mut fresh = BTreeMap::new();
+        let mut views = BTreeMap::new();
         for m in &members {
             let url = format!("http://{}/metrics", m.http_addr);
-            let conns = match self.http.get(&url).send().await {
-                Ok(r) => r
-                    .json::<crate::node::NodeMetrics>()
-                    .await
-                    .map(|x| x.connections)
-                    .ok(),
+            let metrics = match self.http.get(&url).send().await {
+                Ok(r) => r.json::<crate::node::NodeMetrics>().await.ok(),
                 Err(_) => None,
             };
             let prev = self.load.lock().unwrap().get(&m.name).copied().unwrap_or(0);
-            fresh.insert(m.name.clone(), conns.unwrap_or(prev));
+            fresh.insert(
+                m.name.clone(),
+                metrics.as_ref().map_or(prev, |x| x.connections),
+            );
+            if let Some(x) = metrics {
+                views.insert(m.name.clone(), x.peers.into_iter().collect());
+            }
         }
+        *self.converged.lock().unwrap() = converged(&views);
         *self.members.lock().unwrap() = members;
         *self.load.lock().unwrap() = fresh;
     }
+}
+
+/// Of the reachable nodes (name -> the peers it knows), those that know
+/// every other reachable node and are known by each of them.
+pub fn converged(views: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    views
+        .iter()
+        .filter(|(me, peers)| {
+            views
+                .iter()
+                .filter(|(other, _)| other != me)
+                .all(|(other, theirs)| peers.contains(other) && theirs.contains(*me))
+        })
+        .map(|(me, _)| me.clone())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -392,6 +437,46 @@ mod tests {
             r.assign("y").unwrap().node,
             "b",
             "only published nodes are reachable"
+        );
+    }
+
+    fn views(v: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
+        v.iter()
+            .map(|(n, ps)| (n.to_string(), ps.iter().map(|p| p.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn converged_needs_mutual_knowledge_of_every_reachable_node() {
+        let all = views(&[("a", &["b", "c"]), ("b", &["a", "c"]), ("c", &["a", "b"])]);
+        assert_eq!(converged(&all).len(), 3);
+        // c just restarted and knows nobody yet: nobody who must reach c's
+        // members (a, b) nor c itself may take clients.
+        let fresh = views(&[("a", &["b", "c"]), ("b", &["a", "c"]), ("c", &[])]);
+        assert!(converged(&fresh).is_empty());
+        // a has not yet seen c register: a and c wait, b is fine.
+        let lag = views(&[("a", &["b"]), ("b", &["a", "c"]), ("c", &["a", "b"])]);
+        assert_eq!(
+            converged(&lag).into_iter().collect::<Vec<_>>(),
+            vec!["b".to_string()]
+        );
+        assert_eq!(converged(&views(&[("solo", &[])])).len(), 1);
+    }
+
+    #[test]
+    fn with_the_gate_only_converged_nodes_get_clients() {
+        let r = router_with(&["a", "b"]);
+        r.set_await_convergence(true);
+        assert!(r.assign("c1").is_err(), "nothing converged yet");
+        *r.converged.lock().unwrap() = ["b".to_string()].into_iter().collect();
+        for i in 0..20 {
+            assert_eq!(r.assign(&format!("c{i}")).unwrap().node, "b");
+        }
+        r.set_await_convergence(false);
+        assert_eq!(
+            r.assign("c20").unwrap().node,
+            "a",
+            "without the gate the least-loaded node gets the client"
         );
     }
 }

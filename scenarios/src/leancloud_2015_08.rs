@@ -288,7 +288,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
                 "{} of {} clients online {:.0}s after the restart; {failed_connects} failed connects; peak fds {peak_fds} of {}; accept errors {accept_errors}",
                 s.online,
                 scale.clients,
-                scale.restart_watch.as_secs_f64(),
+                reconnect_secs,
                 scale.nofile
             ),
         )

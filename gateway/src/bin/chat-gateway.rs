@@ -34,6 +34,11 @@ enum Cmd {
         /// `consul:HOST:PORT` or `static:name=rpc|http|ws,...`.
         #[arg(long)]
         membership: String,
+        /// Send clients only to nodes whose membership view has converged
+        /// with every other node's (the fix for acks after a restart that
+        /// skipped peers a node did not know yet).
+        #[arg(long)]
+        await_convergence: bool,
     },
     /// A connection node.
     Node {
@@ -97,9 +102,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().cmd {
-        Cmd::Router { listen, membership } => {
+        Cmd::Router {
+            listen,
+            membership,
+            await_convergence,
+        } => {
             let m: Arc<dyn membership::Membership> = membership::from_spec(&membership)?.into();
             let r = gateway::router::start(listen, m).await?;
+            r.router.set_await_convergence(await_convergence);
             println!("router listening on {}", r.addr);
             std::future::pending::<()>().await;
         }
