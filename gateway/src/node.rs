@@ -132,6 +132,8 @@ pub struct Node {
     counters: Counters,
     rooms: Mutex<Rooms>,
     peers: RwLock<BTreeMap<String, Arc<PeerLink>>>,
+    fd_estimate: sys::FdEstimate,
+    nofile: u64,
     core_tx: mpsc::UnboundedSender<Work>,
     extra_tx: mpsc::UnboundedSender<Work>,
     queued: AtomicUsize,
@@ -350,8 +352,8 @@ impl Node {
     fn over_fd_guard(&self) -> bool {
         match self.config.switches.fd_guard {
             Some(frac) => {
-                let limit = sys::nofile_limit() as f64;
-                sys::open_fds() as f64 >= frac * limit
+                let live = self.counters.connections.load(Ordering::Relaxed);
+                self.fd_estimate.get(live) as f64 >= frac * self.nofile as f64
             }
             None => false,
         }
@@ -379,6 +381,8 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         counters: Counters::default(),
         rooms: Mutex::default(),
         peers: RwLock::default(),
+        fd_estimate: sys::FdEstimate::new(Duration::from_millis(100)),
+        nofile: sys::nofile_limit(),
         core_tx,
         extra_tx,
         queued: AtomicUsize::new(0),
@@ -462,6 +466,9 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener, tls: Arc<rustls::Se
             continue;
         }
         let _ = stream.set_nodelay(true);
+        // Counted here, not in the task, so the fd guard's estimate sees
+        // every accepted socket at once, however far behind the tasks run.
+        node.counters.connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(connection(
             node.clone(),
             stream,
@@ -487,7 +494,6 @@ async fn connection(
     acceptor: tokio_rustls::TlsAcceptor,
 ) {
     let c = &node.counters;
-    c.connections.fetch_add(1, Ordering::Relaxed);
     let _conn = ConnGuard(&c.connections);
     c.handshake_waiting.fetch_add(1, Ordering::Relaxed);
     let permit = match node.config.switches.handshake_queue_timeout {
