@@ -137,7 +137,6 @@ pub struct SimStats {
     pub delivered: u64,
 }
 
-#[derive(Default)]
 struct Shared {
     events: Mutex<Vec<Event>>,
     online: Mutex<Vec<HashSet<u32>>>,
@@ -148,7 +147,19 @@ struct Shared {
     sent: AtomicU64,
     delivered: AtomicU64,
     next_id: AtomicU64,
+    /// Router lookups in flight (see [`ROUTER_LOOKUPS`]).
+    lookups: tokio::sync::Semaphore,
 }
+
+/// Router lookups the simulator has in flight at once, and HTTP connections
+/// it keeps to the router. Thousands of clients share one machine here: left
+/// unbounded, a reconnect storm opens a connection per client, closes all but
+/// the pooled ones, and the TIME_WAIT sockets left behind exhaust the
+/// ephemeral ports to the router, after which every `connect()` spins in the
+/// kernel (seen at 10,000 clients: 25,000 TIME_WAIT, the simulator at 100%
+/// system time). Bounded, lookups reuse kept-alive connections; at a few
+/// milliseconds per lookup the bound admits far more than the nodes accept.
+pub const ROUTER_LOOKUPS: usize = 256;
 
 /// A running simulator.
 pub struct Simulator {
@@ -188,13 +199,21 @@ impl Simulator {
             room_names.push("hot".into());
         }
         let shared = Arc::new(Shared {
+            events: Mutex::default(),
             online: Mutex::new(vec![HashSet::new(); room_names.len()]),
-            ..Default::default()
+            open: AtomicUsize::new(0),
+            attempts: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            not_admitted: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            lookups: tokio::sync::Semaphore::new(ROUTER_LOOKUPS),
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(ROUTER_LOOKUPS)
             .build()
             .expect("an HTTP client");
         let tls = tokio_rustls::TlsConnector::from(crate::tls::lab_client_config());
@@ -441,6 +460,7 @@ impl ClientTask {
 
     async fn assign(&self) -> Result<Option<Assignment>> {
         let url = format!("http://{}/assign?client={}", self.config.router, self.name);
+        let _slot = self.shared.lookups.acquire().await?;
         let r = self.http.get(&url).send().await?;
         if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             return Ok(None);
