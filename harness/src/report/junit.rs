@@ -110,3 +110,94 @@ pub fn refresh(root: &Path) -> std::io::Result<()> {
     std::fs::write(&tmp, xml)?;
     std::fs::rename(tmp, root.join("junit.xml"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::{Check, CheckKind};
+    use crate::spec::{IncidentSpec, Variant};
+
+    fn report(name: &str, variant: Variant, recovered: Option<f64>, lost: u64) -> Report {
+        let spec = IncidentSpec::new(name, "dossier & co", variant);
+        let mut r = Report::skipped(&spec, 7, "");
+        r.outcome = RunOutcome::Completed;
+        r.error = None;
+        r.duration_secs = 12.5;
+        let mut recovery = Check::new(
+            crate::report::RECOVERY_CHECK,
+            CheckKind::Requirement,
+            if recovered.is_some() {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            "recovery",
+        );
+        if let Some(s) = recovered {
+            recovery = recovery.with_figure("recovery_secs", s);
+        }
+        let integrity = Check::new(
+            "integrity.set",
+            CheckKind::Requirement,
+            if lost == 0 {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            format!("{lost} lost <writes>"),
+        );
+        r.checks = vec![recovery, integrity];
+        r.verdict = Report::judge(variant, &r.checks);
+        r
+    }
+
+    #[test]
+    fn passes_failures_and_skips_become_testcases_with_recovery_properties() {
+        let ok = report("a_after", Variant::After, Some(4.25), 0);
+        let lost = report("b_after", Variant::After, Some(3.0), 2);
+        let mut skipped = Report::skipped(
+            &IncidentSpec::new("c_after", "p", Variant::After),
+            1,
+            "no mongo image: docker pull mongo:7.0",
+        );
+        skipped.duration_secs = 0.0;
+        let x = render(&[ok, lost, skipped]);
+        assert!(x.starts_with("<?xml"), "{x}");
+        assert!(
+            x.contains(r#"tests="3" failures="1" skipped="1" time="25.000""#),
+            "{x}"
+        );
+        assert!(x.contains(r#"classname="incidents.dossier &amp; co" name="a_after""#));
+        assert!(x.contains(r#"<property name="recovery_secs" value="4.250"/>"#));
+        assert!(x.contains(r#"<property name="budget_secs""#));
+        let b = &x[x.find(r#"name="b_after""#).unwrap()..];
+        let b = &b[..b.find("</testcase>").unwrap()];
+        assert!(
+            b.contains(r#"<failure message="integrity.set (Invalid): 2 lost &lt;writes&gt;">"#),
+            "the failing check, escaped: {b}"
+        );
+        assert!(x.contains(r#"<skipped message="no mongo image: docker pull mongo:7.0"/>"#));
+        let a = &x[x.find(r#"name="a_after""#).unwrap()..];
+        assert!(!a[..a.find("</testcase>").unwrap()].contains("<failure"));
+    }
+
+    #[test]
+    fn refresh_collects_every_report_below_the_root() {
+        let root = std::env::temp_dir().join(format!("junit-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (name, lost) in [("z_after", 1), ("a_after", 0)] {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let r = report(name, Variant::After, Some(1.0), lost);
+            std::fs::write(dir.join("report.json"), serde_json::to_string(&r).unwrap()).unwrap();
+        }
+        refresh(&root).unwrap();
+        let x = std::fs::read_to_string(root.join("junit.xml")).unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(x.contains(r#"tests="2" failures="1""#), "{x}");
+        assert!(
+            x.find("a_after").unwrap() < x.find("z_after").unwrap(),
+            "sorted by incident"
+        );
+    }
+}
