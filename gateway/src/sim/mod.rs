@@ -353,6 +353,7 @@ impl Simulator {
                 .collect(),
             events: self.shared.events.lock().unwrap().clone(),
             ended_at: self.now(),
+            node_deaths: Vec::new(),
         }
     }
 
@@ -595,6 +596,12 @@ impl ClientTask {
     ) -> SessionEnd {
         let (mut sink, mut source) = ws.split();
         let mut up = false;
+        // Where the session really is: the node's Welcome names it. The
+        // router's answer can be stale (a restarted node's published port
+        // changes, and another container may get the old one), and a
+        // recipient placed on the wrong node would turn an excused
+        // undeliverable pair into a loss, or hide a real one.
+        let mut node = node.to_string();
         let mut pending_joins: HashSet<String> = self.rooms.iter().cloned().collect();
         for r in &self.rooms {
             if sink
@@ -638,8 +645,8 @@ impl ClientTask {
                             pending_joins.remove(&room);
                             if pending_joins.is_empty() && !up {
                                 up = true;
-                                self.record(Event::SessionUp { client: self.index, node: node.into(), at: self.now() });
-                                self.record(Event::Attempt { client: self.index, at: self.now(), ok: true, node: node.into(), error: None });
+                                self.record(Event::SessionUp { client: self.index, node: node.clone(), at: self.now() });
+                                self.record(Event::Attempt { client: self.index, at: self.now(), ok: true, node: node.clone(), error: None });
                                 self.set_online(true);
                             }
                         }
@@ -650,7 +657,12 @@ impl ClientTask {
                             self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                             self.record(Event::Delivered { client: self.index, id, at: self.now() });
                         }
-                        Ok(ServerFrame::Welcome { .. }) => {}
+                        Ok(ServerFrame::Welcome { node: actual, .. }) => {
+                            if actual != node {
+                                tracing::debug!(client = self.index, routed = %node, %actual, "the router's address led to another node");
+                            }
+                            node = actual;
+                        }
                         Err(_) => {}
                     }
                 }
