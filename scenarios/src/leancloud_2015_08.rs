@@ -6,7 +6,7 @@
 //! backoff clients that close first, and a 15/30/50/70/100% admission ramp.
 
 use anyhow::Result;
-use fixtures::chat::{delivery_plan, to_history, ChatCluster, ChatGatewayCluster};
+use fixtures::chat::{delivery_plan, node_deaths, to_history, ChatCluster, ChatGatewayCluster};
 use gateway::router::Strategy;
 use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
 use harness::checker::integrity::Delivery;
@@ -322,7 +322,8 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     sample_for(lab, &chat, &sim, Duration::from_secs(5)).await;
     sim.set_load(Load::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let h = sim.stop().await;
+    let mut h = sim.stop().await;
+    h.node_deaths = node_deaths(&lab.timeline().events(), sim_offset);
     let spans = lab.timeline().phases(lab.now());
     let history = to_history(&h, sim_offset, |t| {
         spans
@@ -340,6 +341,13 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     }
     checks.record(lab);
     let audit = h.audit(1.0);
+    if fixed && audit.lost > 0 {
+        // The checker names message and recipient; the audit also places
+        // them: nodes, session spans, send and ack times.
+        for example in &audit.examples {
+            lab.note(format!("delivery audit: {example}"));
+        }
+    }
     lab.figure("chat.messages_acknowledged", audit.acked as f64);
     lab.figure("chat.deliveries_expected", audit.expected as f64);
     lab.figure("chat.lost", audit.lost as f64);

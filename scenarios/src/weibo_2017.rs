@@ -8,7 +8,7 @@
 //! recovers within budget, nothing lost or duplicated.
 
 use anyhow::Result;
-use fixtures::chat::{delivery_plan, to_history, ChatGatewayCluster};
+use fixtures::chat::{delivery_plan, node_deaths, to_history, ChatGatewayCluster};
 use gateway::sim::{Load, ReconnectPolicy, Simulator};
 use harness::checker::integrity::Delivery;
 use harness::checker::Check;
@@ -173,7 +173,8 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     sim.set_load(Load::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let shed: u64 = chat.all_metrics().await.values().map(|m| m.shed).sum();
-    let h = sim.stop().await;
+    let mut h = sim.stop().await;
+    h.node_deaths = node_deaths(&lab.timeline().events(), sim_offset);
 
     let lat = |from: f64, to: f64| {
         let mut others = Vec::new();

@@ -92,6 +92,10 @@ pub struct SimHistory {
     pub events: Vec<Event>,
     /// When recording stopped (seconds since start).
     pub ended_at: f64,
+    /// When node processes died or were stopped (node, seconds since
+    /// start), as the container runtime saw it; see [`SimHistory::sessions`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_deaths: Vec<(String, f64)>,
 }
 
 /// Message id -> the clients it had to reach.
@@ -129,7 +133,27 @@ pub struct Audit {
 
 impl SimHistory {
     /// Session intervals per client: (node, up, down or +inf).
+    ///
+    /// A session ends when its client notices, or when its node died if
+    /// that was earlier: a client can notice late (a starved task, a
+    /// half-open socket) and must not count as online, and owed every
+    /// message, while its node was already gone.
     pub fn sessions(&self) -> HashMap<u32, Vec<(String, f64, f64)>> {
+        let mut out = self.sessions_as_seen();
+        for spans in out.values_mut() {
+            for (node, up, down) in spans.iter_mut() {
+                for (dead, at) in &self.node_deaths {
+                    if dead == node && *up < *at && *at < *down {
+                        *down = *at;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Session intervals as the clients saw them.
+    fn sessions_as_seen(&self) -> HashMap<u32, Vec<(String, f64, f64)>> {
         let mut out: HashMap<u32, Vec<(String, f64, f64)>> = HashMap::new();
         for e in &self.events {
             match e {
@@ -163,6 +187,7 @@ impl SimHistory {
         struct SentMsg<'a> {
             client: u32,
             room: &'a str,
+            at: f64,
         }
         let mut sent: HashMap<u64, SentMsg> = HashMap::new();
         let mut acks: HashMap<u64, (f64, AckStatus, &Vec<String>)> = HashMap::new();
@@ -170,13 +195,18 @@ impl SimHistory {
         for e in &self.events {
             match e {
                 Event::Sent {
-                    client, id, room, ..
+                    client,
+                    id,
+                    room,
+                    at,
+                    ..
                 } => {
                     sent.insert(
                         *id,
                         SentMsg {
                             client: *client,
                             room,
+                            at: *at,
                         },
                     );
                 }
@@ -226,6 +256,15 @@ impl SimHistory {
         }
         let (expected, undeliverable) = self.expected_recipients(grace);
         let undeliverable: HashSet<(u64, u32)> = undeliverable.into_iter().collect();
+        let sessions = self.sessions();
+        // Where a client was connected at `t`, with that session's span.
+        let session_at = |client: u32, t: f64| {
+            sessions.get(&client).and_then(|s| {
+                s.iter()
+                    .find(|(_, up, down)| *up <= t && t <= *down)
+                    .map(|(node, up, down)| format!("on {node} ({up:.2}s-{down:.2}s)"))
+            })
+        };
         for (_, status, _) in acks.values() {
             match status {
                 AckStatus::Shed => a.shed += 1,
@@ -247,8 +286,18 @@ impl SimHistory {
                     0 => {
                         a.lost += 1;
                         if a.examples.len() < 5 {
+                            // Everything needed to place the loss on the timeline.
+                            let m = &sent[id];
+                            let (ack_at, _, _) = acks[id];
+                            let where_ =
+                                |c, t| session_at(c, t).unwrap_or_else(|| "offline".into());
                             a.examples.push(format!(
-                                "message {id} (acknowledged) never reached client {r}"
+                                "message {id} in {} from client {} {} sent {:.2}s, acknowledged {ack_at:.2}s, never reached client {r} {}",
+                                m.room,
+                                m.client,
+                                where_(m.client, m.at),
+                                m.at,
+                                where_(*r, m.at),
                             ));
                         }
                     }
@@ -395,6 +444,7 @@ mod tests {
                 },
             ],
             ended_at: 100.0,
+            node_deaths: Vec::new(),
         }
     }
 
@@ -445,6 +495,14 @@ mod tests {
         deliver(&mut h, 1, 0);
         let a = h.audit(2.0);
         assert_eq!(a.lost, 1, "client 2 never got it");
+        assert!(
+            a.examples
+                .iter()
+                .any(|e| e.contains("never reached client 2 on n2 (0.00s-infs)")
+                    && e.contains("sent 1.00s, acknowledged 1.10s")),
+            "the example places the loss: {:?}",
+            a.examples
+        );
         assert_eq!(a.duplicated, 1);
         assert_eq!(a.invented, 2, "an unknown id, and an echo to the sender");
     }
@@ -456,6 +514,32 @@ mod tests {
         send(&mut h, 1, vec!["n2".into()]);
         let a = h.audit(2.0);
         assert_eq!((a.expected, a.lost, a.reported_undeliverable), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_session_ends_when_its_node_died_even_if_the_client_noticed_later() {
+        let mut h = base();
+        // Client 2 noticed the loss of n2 at 5.0s; n2 died at 1.05s, before
+        // the ack (1.1s): the message was not owed to client 2.
+        h.events.push(Event::SessionDown { client: 2, at: 5.0 });
+        send(&mut h, 1, vec![]);
+        deliver(&mut h, 1, 1);
+        assert_eq!(h.audit(2.0).lost, 1, "as the client saw it: owed, lost");
+        h.node_deaths.push(("n2".into(), 1.05));
+        h.node_deaths.push(("n1".into(), 0.5));
+        let a = h.audit(0.5);
+        assert_eq!((a.expected, a.lost), (0, 0), "{a:?}");
+        assert_eq!(
+            h.sessions()[&1],
+            vec![("n1".to_string(), 0.0, 0.5)],
+            "n1 died at 0.5s too"
+        );
+        h.node_deaths = vec![("n2".into(), 50.0)];
+        assert_eq!(
+            h.audit(2.0).lost,
+            1,
+            "a death after the client noticed changes nothing"
+        );
     }
 
     #[test]

@@ -669,6 +669,10 @@ impl LabCtx {
     /// Adds a checker's result to the verdict.
     pub fn check(&self, check: Check) {
         tracing::info!(check = %check.name, verdict = ?check.verdict, "{}", check.detail);
+        // CI logs are often all a failed run leaves: name the anomalies there.
+        for example in &check.examples {
+            tracing::info!(check = %check.name, "example: {example}");
+        }
         lock(&self.inner.checks).push(check);
     }
 
