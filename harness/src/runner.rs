@@ -23,6 +23,27 @@ pub fn loud(line: &str) {
     let _ = writeln!(err, "{line}");
 }
 
+/// For tests outside `#[incident]` that need Docker (they drive child
+/// processes or the CLI): `true` if Docker answers; otherwise says why the
+/// test skips in one line and returns `false`, or panics when
+/// `INCIDENT_REQUIRE_DOCKER=1` (where Docker must be there, a skip would
+/// hide a broken machine).
+pub fn docker_or_skip(test: &str) -> bool {
+    let up = std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        let line =
+            format!("SKIPPED {test}: Docker is not running (start dockerd, or run scripts/setup)");
+        if env_flag("INCIDENT_REQUIRE_DOCKER") {
+            panic!("{line}; failing because INCIDENT_REQUIRE_DOCKER is set");
+        }
+        loud(&line);
+    }
+    up
+}
+
 /// Initialises tracing once per process (`INCIDENT_LOG` or `RUST_LOG`,
 /// default `info` for the harness).
 pub fn init_tracing() {

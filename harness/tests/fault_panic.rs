@@ -73,12 +73,7 @@ fn docker_lines(args: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_panicking_incident_leaves_nothing_behind() {
-    if !Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        runner::loud("SKIPPED a_panicking_incident_leaves_nothing_behind: Docker is not running (start dockerd)");
+    if !runner::docker_or_skip("a_panicking_incident_leaves_nothing_behind") {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())

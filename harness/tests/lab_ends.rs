@@ -49,13 +49,6 @@ fn lab_ends_child() {
     });
 }
 
-fn docker_up() -> bool {
-    Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn left_of(run: &str) -> Vec<String> {
     let filter = format!("label={}={run}", labels::RUN);
     let mut left = Vec::new();
@@ -177,8 +170,7 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitS
 #[test]
 fn a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing() {
     let _serial = serial();
-    if !docker_up() {
-        runner::loud("SKIPPED a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing: Docker is not running (start dockerd)");
+    if !runner::docker_or_skip("a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing") {
         return;
     }
     let Some(mut c) = start_child("timeout") else {
@@ -203,8 +195,7 @@ fn a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing() {
 #[test]
 fn ctrl_c_and_sigterm_tear_the_lab_down_before_exiting() {
     let _serial = serial();
-    if !docker_up() {
-        runner::loud("SKIPPED ctrl_c_and_sigterm_tear_the_lab_down_before_exiting: Docker is not running (start dockerd)");
+    if !runner::docker_or_skip("ctrl_c_and_sigterm_tear_the_lab_down_before_exiting") {
         return;
     }
     for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
@@ -237,8 +228,7 @@ fn ctrl_c_and_sigterm_tear_the_lab_down_before_exiting() {
 #[test]
 fn a_killed_owners_run_is_swept_by_the_next_lab() {
     let _serial = serial();
-    if !docker_up() {
-        runner::loud("SKIPPED a_killed_owners_run_is_swept_by_the_next_lab: Docker is not running (start dockerd)");
+    if !runner::docker_or_skip("a_killed_owners_run_is_swept_by_the_next_lab") {
         return;
     }
     let Some(mut c) = start_child("kill") else {
