@@ -7,6 +7,7 @@
 //! knossos) read.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -213,14 +214,16 @@ impl History {
     /// entry and a completion entry (`:ok`, `:fail`, `:info`), in time
     /// order, each with `:index`, `:time` (ns), `:process`, `:f` and `:value`.
     /// Register ops on keys use Jepsen's independent-key tuples `[key value]`.
+    /// Processes follow Jepsen's rules (see [`History::jepsen_processes`]).
     pub fn write_edn(&self, mut w: impl Write) -> std::io::Result<()> {
-        let mut entries: Vec<(Duration, u8, &Op)> = Vec::with_capacity(self.ops.len() * 2);
-        for op in &self.ops {
-            entries.push((op.invoke, 0, op));
-            entries.push((op.complete, 1, op));
+        let processes = self.jepsen_processes();
+        let mut entries: Vec<(Duration, u8, u32, &Op)> = Vec::with_capacity(self.ops.len() * 2);
+        for (op, p) in self.ops.iter().zip(processes) {
+            entries.push((op.invoke, 0, p, op));
+            entries.push((op.complete, 1, p, op));
         }
-        entries.sort_by_key(|(t, phase, op)| (*t, *phase, op.process));
-        for (index, (t, phase, op)) in entries.into_iter().enumerate() {
+        entries.sort_by_key(|(t, phase, p, _)| (*t, *phase, *p));
+        for (index, (t, phase, process, op)) in entries.into_iter().enumerate() {
             let kind = if phase == 0 {
                 ":invoke"
             } else {
@@ -236,11 +239,52 @@ impl History {
                 w,
                 "{{:index {index}, :time {}, :type {kind}, :process {}, :f :{}, :value {value}}}",
                 t.as_nanos(),
-                op.process,
+                process,
                 edn_keyword(&op.f),
             )?;
         }
         Ok(())
+    }
+
+    /// The process each operation has in Jepsen's terms, one per op.
+    ///
+    /// Jepsen's checkers (knossos, elle) require that a process has one
+    /// operation outstanding at a time and never acts again after an
+    /// indeterminate (`:info`) one: it may still be running. Our clients
+    /// can overlap operations (a chat client receives while it sends) and
+    /// go on after a timeout, so like Jepsen each client gets a fresh
+    /// process when it must: client `c`'s k-th lane is `c + k * n`, `n`
+    /// being one more than the highest client, so `process mod n` is still
+    /// the client. A client doing one thing at a time keeps its own number.
+    pub fn jepsen_processes(&self) -> Vec<u32> {
+        let n = self
+            .ops
+            .iter()
+            .map(|o| o.process)
+            .max()
+            .map_or(1, |m| m + 1);
+        let mut order: Vec<usize> = (0..self.ops.len()).collect();
+        order.sort_by_key(|&i| (self.ops[i].invoke, i));
+        // Per client: each lane's (free from, crashed).
+        let mut lanes: HashMap<u32, Vec<(Duration, bool)>> = HashMap::new();
+        let mut out = vec![0; self.ops.len()];
+        for i in order {
+            let op = &self.ops[i];
+            let mine = lanes.entry(op.process).or_default();
+            let lane = match mine
+                .iter()
+                .position(|(free_from, crashed)| !crashed && *free_from < op.invoke)
+            {
+                Some(k) => k,
+                None => {
+                    mine.push((Duration::ZERO, false));
+                    mine.len() - 1
+                }
+            };
+            mine[lane] = (op.complete, op.status == OpStatus::Unknown);
+            out[i] = op.process + lane as u32 * n;
+        }
+        out
     }
 
     /// Writes `history.jsonl` and `history.edn` into `dir`.
@@ -335,6 +379,53 @@ mod tests {
         assert!(lines[7].contains(":value [\"k1\" 3]"));
         for (i, l) in lines.iter().enumerate() {
             assert!(l.starts_with(&format!("{{:index {i}, ")));
+        }
+    }
+
+    #[test]
+    fn jepsen_processes_never_overlap_and_never_act_after_info() {
+        let h = History::new(vec![
+            // client 0: sequential, keeps its number
+            Op::ok("add").with_value(1).at(s(1), s(2)),
+            Op::ok("add").with_value(2).at(s(3), s(4)),
+            // client 1: times out, then goes on: a fresh process
+            Op::unknown("add", "timeout")
+                .with_value(3)
+                .at(s(1), s(5))
+                .by(1),
+            Op::ok("add").with_value(4).at(s(6), s(7)).by(1),
+            Op::ok("add").with_value(5).at(s(8), s(9)).by(1),
+            // client 0 again, overlapping its own op: a second lane
+            Op::ok("read").with_values(vec![1]).at(s(10), s(20)),
+            Op::ok("read").with_values(vec![1]).at(s(11), s(12)),
+            // at the instant lane 0 frees it is not free yet: lane 1 is
+            Op::ok("add").with_value(6).at(s(20), s(21)),
+        ]);
+        // History::new orders ops by invocation: c0, c1, c0, c1, c1, c0, c0, c0.
+        assert_eq!(h.jepsen_processes(), vec![0, 1, 0, 3, 3, 0, 2, 2]);
+        // The EDN: per process, invoke and completion alternate, nothing
+        // follows an :info.
+        let mut buf = Vec::new();
+        h.write_edn(&mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let mut state: HashMap<String, &str> = HashMap::new();
+        for l in text.lines() {
+            let p = l
+                .split(":process ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap();
+            let kind = l.split(":type ").nth(1).unwrap().split(',').next().unwrap();
+            let before = state.insert(p.to_string(), kind).unwrap_or(":ok");
+            match kind {
+                ":invoke" => assert!(
+                    before != ":invoke" && before != ":info",
+                    "process {p} invoked after {before}:\n{text}"
+                ),
+                _ => assert_eq!(before, ":invoke", "process {p}:\n{text}"),
+            }
         }
     }
 
