@@ -715,9 +715,20 @@ fn docker_build(
     result
 }
 
-/// Removes a replaced image when nothing else uses it (no tag left, no
-/// child image, no container); otherwise Docker refuses and we keep it.
+/// Removes a replaced image when nothing else uses it: no tag left (asked
+/// first: `docker image rm <id>` also drops the image's other tags in the
+/// same repository, e.g. one a user made to keep the old build), and no
+/// child image or container (Docker refuses those, and we keep it).
 fn remove_if_dangling(image_id: &str) {
+    let tags = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{len .RepoTags}}", image_id])
+        .stderr(Stdio::null())
+        .output();
+    let untagged =
+        tags.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !untagged {
+        return;
+    }
     let _ = Command::new("docker")
         .args(["image", "rm", image_id])
         .stdout(Stdio::null())
@@ -835,6 +846,47 @@ fn tail(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn docker(args: &[&str]) -> String {
+        let out = Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker CLI");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A replaced image goes only when nothing names it: a tag someone
+    /// else put on it (same repository) keeps it.
+    #[test]
+    fn a_replaced_image_is_removed_only_when_untagged() {
+        if !crate::runner::docker_or_skip("a_replaced_image_is_removed_only_when_untagged") {
+            return;
+        }
+        let base = ImageId::Base.local().expect("base is built locally");
+        if docker(&["image", "inspect", "-f", "{{.Id}}", &base]).is_empty() {
+            crate::runner::loud(&format!("SKIPPED a_replaced_image_is_removed_only_when_untagged: {base} is missing (incident images build --only base)"));
+            return;
+        }
+        // Two untagged images (commits of a created, never started container).
+        let name = format!("incident-untag-test-{}", std::process::id());
+        docker(&["create", "--name", &name, &base, "true"]);
+        let tagged = docker(&["commit", "-m", "tagged", &name]);
+        let untagged = docker(&["commit", "-m", "untagged", &name]);
+        docker(&["rm", "-f", &name]);
+        assert!(tagged.starts_with("sha256:") && untagged.starts_with("sha256:"));
+        assert_ne!(tagged, untagged);
+        let kept = format!("incident/untag-test:{}", std::process::id());
+        docker(&["tag", &tagged, &kept]);
+        let exists = |id: &str| !docker(&["image", "inspect", "-f", "{{.Id}}", id]).is_empty();
+
+        remove_if_dangling(&tagged);
+        remove_if_dangling(&untagged);
+        let (tagged_kept, untagged_kept) = (exists(&tagged), exists(&untagged));
+        docker(&["image", "rm", &kept]);
+        docker(&["image", "rm", &untagged]);
+        assert!(tagged_kept, "an image someone tagged is kept");
+        assert!(!untagged_kept, "an untagged image is removed");
+    }
 
     #[test]
     fn digests_are_stable_and_distinct_per_image() {
