@@ -515,7 +515,7 @@ async fn connection(
     let cid = client_id.clone();
     let handshake = async {
         let tls = acceptor.accept(stream).await?;
-        let ws = tokio_tungstenite::accept_hdr_async(
+        let ws = tokio_tungstenite::accept_hdr_async_with_config(
             tls,
             move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
                 let id = req
@@ -526,6 +526,7 @@ async fn connection(
                 *cid.lock().unwrap() = id.to_string();
                 Ok(resp)
             },
+            Some(crate::protocol::ws_config()),
         )
         .await
         .map_err(std::io::Error::other)?;

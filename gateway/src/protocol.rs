@@ -137,6 +137,24 @@ pub enum RpcFrame {
     },
 }
 
+/// The WebSocket settings of both ends of a client session.
+///
+/// tungstenite's defaults suit bulk transfer: 128 KiB read and write
+/// buffers per connection, zeroed when allocated, and 64 MiB messages.
+/// Chat frames are a few hundred bytes, so at 10,000 sessions those buffers
+/// are 2.5 GB on each side and their zeroing a visible share of a reconnect
+/// storm's CPU. A frame over [`MAX_FRAME_BYTES`] ends the session.
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+/// The largest client or server frame a session accepts.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
 /// Encodes any frame as JSON.
 pub fn encode<T: Serialize>(frame: &T) -> String {
     serde_json::to_string(frame).expect("frames always serialise")

@@ -179,3 +179,90 @@ async fn shedding_drops_reactions_under_load_but_never_messages() {
     let shed_core = h.events.iter().any(|e| matches!(e, gateway::sim::Event::Acked { status: gateway::protocol::AckStatus::Shed, id, .. } if h.events.iter().any(|s| matches!(s, gateway::sim::Event::Sent { id: sid, kind: Kind::Message, .. } if sid == id))));
     assert!(!shed_core, "core messages are never shed");
 }
+
+/// A client frame larger than the protocol allows ends that session, not
+/// the node: the next client is served. (The node reads with small
+/// buffers; see `protocol::ws_config`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_ends_the_session_not_the_node() {
+    use futures::{SinkExt, StreamExt};
+    use gateway::protocol::{decode, encode, ClientFrame, ServerFrame, MAX_FRAME_BYTES};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let cluster = LocalCluster::start(1, Switches::fixed(), Duration::ZERO, |_, _| None)
+        .await
+        .unwrap();
+    let addr = cluster.nodes[0].ws_addr;
+    let connect = |client: &'static str| async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(gateway::tls::lab_client_config());
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let stream = tls.connect(name, tcp).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            format!("wss://localhost/ws?client={client}"),
+            stream,
+            Some(gateway::protocol::ws_config()),
+        )
+        .await
+        .unwrap();
+        ws
+    };
+    // Reads until `want` matches, or the session ends (None).
+    async fn next_frame(
+        ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+        want: impl Fn(&ServerFrame) -> bool,
+    ) -> Option<ServerFrame> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    if let Ok(f) = decode::<ServerFrame>(t.as_str()) {
+                        if want(&f) {
+                            return Some(f);
+                        }
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_)) | None) => return None,
+                Err(_) => panic!("neither a frame nor the end within 5 s"),
+            }
+        }
+    }
+    let join = |room: &str| Message::text(encode(&ClientFrame::Join { room: room.into() }));
+
+    let mut big = connect("big").await;
+    big.send(join("r")).await.unwrap();
+    assert!(
+        next_frame(&mut big, |f| matches!(f, ServerFrame::Joined { .. }))
+            .await
+            .is_some()
+    );
+    let body = "x".repeat(MAX_FRAME_BYTES + 1);
+    // The node may close while the frame is still being written.
+    let _ = big
+        .send(Message::text(encode(&ClientFrame::Send {
+            room: "r".into(),
+            id: 1,
+            kind: Kind::Message,
+            body,
+        })))
+        .await;
+    assert_eq!(
+        next_frame(&mut big, |_| false).await,
+        None,
+        "the oversized frame ended the session"
+    );
+
+    let mut next = connect("next").await;
+    next.send(join("r")).await.unwrap();
+    assert!(
+        next_frame(&mut next, |f| matches!(f, ServerFrame::Joined { .. }))
+            .await
+            .is_some(),
+        "the node serves the next client"
+    );
+    let m = cluster.nodes[0].node.metrics();
+    assert_eq!(
+        m.acked, 0,
+        "the oversized message was never acknowledged: {m:?}"
+    );
+}

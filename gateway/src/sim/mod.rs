@@ -735,8 +735,11 @@ async fn connect(
     let _ = tcp.set_nodelay(true);
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
     let stream = tls.connect(name, tcp).await?;
-    let (ws, _) =
-        tokio_tungstenite::client_async(format!("wss://localhost/ws?client={client}"), stream)
-            .await?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        format!("wss://localhost/ws?client={client}"),
+        stream,
+        Some(crate::protocol::ws_config()),
+    )
+    .await?;
     Ok((ws, guard))
 }
