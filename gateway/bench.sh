@@ -18,7 +18,16 @@ case "$BENCH_PATH" in proxy|direct) ;; *) echo "BENCH_PATH must be proxy or dire
 NET=chat-bench-$$
 IMG=${BENCH_IMAGE:-incident/chat-gateway:0.1.0}
 SIM=${BENCH_SIM:-target/release/chat-sim}
-cleanup() { docker rm -f $(docker ps -aq --filter label=bench=chat-gateway-$$) >/dev/null 2>&1 || true; docker network rm $NET >/dev/null 2>&1 || true; }
+SAMPLER= RSS_LOG=
+# Runs on every exit; errexit off first, so one failing step (a sampler
+# already gone) cannot skip the removals after it.
+cleanup() {
+  set +e
+  [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
+  [ -n "$RSS_LOG" ] && rm -f "$RSS_LOG"
+  docker rm -f $(docker ps -aq --filter label=bench=chat-gateway-$$) >/dev/null 2>&1
+  docker network rm $NET >/dev/null 2>&1
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 ip_of() { docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$1"; }
@@ -51,7 +60,6 @@ RSS_LOG=$(mktemp)
     curl -sf "http://$(ip_of $NET-node-$i):8080/metrics" | grep -o '"rss_bytes":[0-9]*' | cut -d: -f2
   done; done > "$RSS_LOG" ) &
 SAMPLER=$!
-trap 'kill $SAMPLER 2>/dev/null; rm -f "$RSS_LOG"; cleanup' EXIT
 /usr/bin/time -f "chat-sim peak RSS %M KiB" "$SIM" --router "$ROUTER" --clients "$CLIENTS" "$@"
-kill $SAMPLER 2>/dev/null || true
+kill "$SAMPLER" 2>/dev/null || true
 echo "peak node RSS $(sort -n "$RSS_LOG" | tail -1 | awk '{printf "%.0f", $1/1048576}') MiB" >&2
