@@ -153,6 +153,20 @@ fn start_child(mode: &str) -> Option<ChildRun> {
     panic!("the child was not ready within 120 s:\n{printed}");
 }
 
+/// The child of `test` in `mode`, ready with its node up; `None` when the
+/// test skips (no Docker, said in one line; or the child skipped).
+fn started(test: &str, mode: &str) -> Option<ChildRun> {
+    if !runner::docker_or_skip(test) {
+        return None;
+    }
+    let c = start_child(mode)?;
+    assert!(
+        !left_of(&c.run).is_empty(),
+        "{test}: the child's node is up"
+    );
+    Some(c)
+}
+
 fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let end = Instant::now() + limit;
     loop {
@@ -170,14 +184,13 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitS
 #[test]
 fn a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing() {
     let _serial = serial();
-    if !runner::docker_or_skip("a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing") {
-        return;
-    }
-    let Some(mut c) = start_child("timeout") else {
+    let Some(mut c) = started(
+        "a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing",
+        "timeout",
+    ) else {
         return;
     };
     let run = c.run.clone();
-    assert!(!left_of(&run).is_empty(), "the child's node is up");
     let status = wait_with_deadline(&mut c.child, Duration::from_secs(90));
     let printed = c.printed();
     assert!(!status.success(), "a timed-out incident fails:\n{printed}");
@@ -195,15 +208,14 @@ fn a_timed_out_incident_fails_with_its_timeline_and_leaves_nothing() {
 #[test]
 fn ctrl_c_and_sigterm_tear_the_lab_down_before_exiting() {
     let _serial = serial();
-    if !runner::docker_or_skip("ctrl_c_and_sigterm_tear_the_lab_down_before_exiting") {
-        return;
-    }
     for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
-        let Some(mut c) = start_child("signal") else {
+        let Some(mut c) = started(
+            "ctrl_c_and_sigterm_tear_the_lab_down_before_exiting",
+            "signal",
+        ) else {
             return;
         };
         let run = c.run.clone();
-        assert!(!left_of(&run).is_empty(), "the child's node is up");
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(c.child.id() as i32, signal) }, 0);
         let status = wait_with_deadline(&mut c.child, Duration::from_secs(60));
@@ -228,10 +240,7 @@ fn ctrl_c_and_sigterm_tear_the_lab_down_before_exiting() {
 #[test]
 fn a_killed_owners_run_is_swept_by_the_next_lab() {
     let _serial = serial();
-    if !runner::docker_or_skip("a_killed_owners_run_is_swept_by_the_next_lab") {
-        return;
-    }
-    let Some(mut c) = start_child("kill") else {
+    let Some(mut c) = started("a_killed_owners_run_is_swept_by_the_next_lab", "kill") else {
         return;
     };
     let run = c.run.clone();
