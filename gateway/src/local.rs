@@ -32,6 +32,19 @@ impl LocalCluster {
         fanout_cost: Duration,
         rpc_override: impl Fn(usize, SocketAddr) -> Option<String>,
     ) -> Result<LocalCluster> {
+        Self::start_with_views(n, switches, fanout_cost, rpc_override, |_, all| all).await
+    }
+
+    /// [`LocalCluster::start`] where node `i` sees the membership through
+    /// `view(i, all)` (e.g. one that hides a peer, as a failed health
+    /// check would); the router sees it whole.
+    pub async fn start_with_views(
+        n: usize,
+        switches: Switches,
+        fanout_cost: Duration,
+        rpc_override: impl Fn(usize, SocketAddr) -> Option<String>,
+        view: impl Fn(usize, Arc<dyn Membership>) -> Arc<dyn Membership>,
+    ) -> Result<LocalCluster> {
         let mut plan = Vec::new();
         for i in 0..n {
             let (ws, rpc, http) = (free_port()?, free_port()?, free_port()?);
@@ -51,7 +64,7 @@ impl LocalCluster {
         let members: Arc<dyn Membership> =
             Arc::new(StaticMembership(plan.iter().map(|p| p.0.clone()).collect()));
         let mut nodes = Vec::new();
-        for (me, ws, rpc, http) in plan {
+        for (i, (me, ws, rpc, http)) in plan.into_iter().enumerate() {
             let local = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
             nodes.push(
                 crate::node::start(
@@ -64,7 +77,7 @@ impl LocalCluster {
                         fanout_cost,
                         handshake_cost: Duration::ZERO,
                     },
-                    members.clone(),
+                    view(i, members.clone()),
                 )
                 .await?,
             );

@@ -3,6 +3,7 @@
 //! over RPC, and an admin/metrics HTTP endpoint.
 
 use crate::membership::{Member, Membership};
+use crate::peers::{Peers, DEPARTED_GRACE};
 use crate::protocol::{decode, encode, AckStatus, ClientFrame, Kind, RpcRequest, ServerFrame};
 use crate::rpc::{self, LinkStats, PeerLink};
 use crate::switches::Switches;
@@ -88,6 +89,10 @@ pub struct NodeMetrics {
     pub dispatch_queue: u64,
     /// Peers known through membership.
     pub peers: Vec<String>,
+    /// Peers that left the membership view and are still called (see
+    /// [`crate::peers`]).
+    #[serde(default)]
+    pub departed: Vec<String>,
 }
 
 #[derive(Default)]
@@ -131,7 +136,7 @@ pub struct Node {
     config: NodeConfig,
     counters: Counters,
     rooms: Mutex<Rooms>,
-    peers: RwLock<BTreeMap<String, Arc<PeerLink>>>,
+    peers: RwLock<Peers>,
     fd_estimate: sys::FdEstimate,
     nofile: u64,
     core_tx: mpsc::UnboundedSender<Work>,
@@ -166,13 +171,12 @@ impl Node {
     pub fn metrics(&self) -> NodeMetrics {
         let c = &self.counters;
         let peers = self.peers.read().unwrap();
-        let links: BTreeMap<String, LinkStats> =
-            peers.iter().map(|(n, l)| (n.clone(), l.stats())).collect();
+        let links: BTreeMap<String, LinkStats> = peers.stats();
         NodeMetrics {
             node: self.config.me.name.clone(),
             connections: c.connections.load(Ordering::Relaxed),
             sessions: c.sessions.load(Ordering::Relaxed),
-            fds: sys::open_fds(),
+            fds: self.fd_estimate.get(c.connections.load(Ordering::Relaxed)),
             nofile: sys::nofile_limit(),
             rss_bytes: sys::rss_bytes(),
             pending_rpcs: links.iter().map(|(n, s)| (n.clone(), s.pending)).collect(),
@@ -194,7 +198,8 @@ impl Node {
             handshakes_failed: c.handshakes_failed.load(Ordering::Relaxed),
             handshakes_dropped: c.handshakes_dropped.load(Ordering::Relaxed),
             dispatch_queue: self.queued.load(Ordering::Relaxed) as u64,
-            peers: peers.keys().cloned().collect(),
+            peers: peers.view(),
+            departed: peers.departed(),
         }
     }
 
@@ -286,8 +291,7 @@ impl Node {
                     let _ = reply.send(n);
                 }
                 Origin::Client { outbox, .. } => {
-                    let peers: Vec<Arc<PeerLink>> =
-                        self.peers.read().unwrap().values().cloned().collect();
+                    let peers: Vec<Arc<PeerLink>> = self.peers.read().unwrap().links();
                     let req = RpcRequest::Deliver {
                         room: work.room,
                         id: work.id,
@@ -335,25 +339,21 @@ impl Node {
     }
 
     fn sync_peers(&self, members: &[Member], switches: &Switches) {
-        let me = &self.config.me.name;
-        let mut peers = self.peers.write().unwrap();
-        peers.retain(|name, _| members.iter().any(|m| &m.name == name));
-        for m in members {
-            if &m.name != me && !peers.contains_key(&m.name) {
-                tracing::info!(peer = %m.name, addr = %m.rpc_addr, "peer joined");
-                peers.insert(
-                    m.name.clone(),
-                    PeerLink::new(&m.name, &m.rpc_addr, switches.clone()),
-                );
-            }
-        }
+        self.peers.write().unwrap().sync(
+            &self.config.me.name,
+            members,
+            switches,
+            std::time::Instant::now(),
+            DEPARTED_GRACE,
+        );
     }
 
     fn over_fd_guard(&self) -> bool {
         match self.config.switches.fd_guard {
             Some(frac) => {
                 let live = self.counters.connections.load(Ordering::Relaxed);
-                self.fd_estimate.get(live) as f64 >= frac * self.nofile as f64
+                self.fd_estimate
+                    .reaches(live, (frac * self.nofile as f64).ceil() as u64)
             }
             None => false,
         }
@@ -380,8 +380,8 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         config: config.clone(),
         counters: Counters::default(),
         rooms: Mutex::default(),
-        peers: RwLock::default(),
-        fd_estimate: sys::FdEstimate::new(Duration::from_millis(100)),
+        peers: RwLock::new(Peers::default()),
+        fd_estimate: sys::FdEstimate::new(Duration::from_secs(1), Duration::from_millis(100)),
         nofile: sys::nofile_limit(),
         core_tx,
         extra_tx,
@@ -552,8 +552,17 @@ async fn connection(
         client: client.clone(),
     });
     let writer = tokio::spawn(async move {
-        while let Some(frame) = queue.recv().await {
-            if sink.send(Message::text(encode(&frame))).await.is_err() {
+        // Frames queued together go out in one flush: one TLS record and
+        // one write for a burst of deliveries instead of one each.
+        'session: while let Some(frame) = queue.recv().await {
+            let mut next = Some(frame);
+            while let Some(frame) = next {
+                if sink.feed(Message::text(encode(&frame))).await.is_err() {
+                    break 'session;
+                }
+                next = queue.try_recv().ok();
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }

@@ -266,3 +266,80 @@ async fn an_oversized_frame_ends_the_session_not_the_node() {
         "the oversized message was never acknowledged: {m:?}"
     );
 }
+
+/// node-1's view of the membership, with node-2 hidden while `hide` is set:
+/// node-2's health check failing while it is alive and serving.
+struct Hiding {
+    all: std::sync::Arc<dyn gateway::membership::Membership>,
+    hide: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl gateway::membership::Membership for Hiding {
+    async fn register(&self, me: &gateway::membership::Member) -> anyhow::Result<()> {
+        self.all.register(me).await
+    }
+    async fn members(&self) -> anyhow::Result<Vec<gateway::membership::Member>> {
+        let mut m = self.all.members().await?;
+        if self.hide.load(std::sync::atomic::Ordering::Relaxed) {
+            m.retain(|m| m.name != "node-2");
+        }
+        Ok(m)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
+    let hide = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let h = hide.clone();
+    let cluster = LocalCluster::start_with_views(
+        2,
+        Switches::fixed(),
+        Duration::ZERO,
+        |_, _| None,
+        move |i, all| match i {
+            0 => std::sync::Arc::new(Hiding {
+                all,
+                hide: h.clone(),
+            }),
+            _ => all,
+        },
+    )
+    .await
+    .unwrap();
+    // Clients alternate between the nodes; an odd number of rooms puts
+    // members of every room on both.
+    let mut cfg = SimConfig::new(cluster.router_addr(), 42);
+    cfg.rooms = 3;
+    let sim = Simulator::start(cfg);
+    sim.wait_online(42, Duration::from_secs(20)).await.unwrap();
+    hide.store(true, std::sync::atomic::Ordering::Relaxed);
+    // node-1 polls its membership every 500 ms.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let m = cluster.nodes[0].node.metrics();
+    assert_eq!(
+        (m.peers.clone(), m.departed.clone()),
+        (vec![], vec!["node-2".to_string()]),
+        "node-2 left node-1's view: {m:?}"
+    );
+    let ok_before = m.links["node-2"].ok;
+    sim.set_load(Load {
+        rate: 40.0,
+        ..Load::default()
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.set_load(Load::default());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let h = sim.stop().await;
+    let a = h.audit(0.5);
+    assert!(a.acked > 30, "{a:?}");
+    assert_eq!(
+        (a.lost, a.duplicated, a.invented, a.reported_undeliverable),
+        (0, 0, 0, 0),
+        "node-2 is alive: its members get every message: {a:?}"
+    );
+    assert!(
+        cluster.nodes[0].node.metrics().links["node-2"].ok > ok_before,
+        "node-1 kept calling its departed peer"
+    );
+}
