@@ -1,6 +1,13 @@
 //! TLS for the client-facing WebSocket: a certificate generated at start
 //! (rcgen), and the simulator's client configuration.
 //!
+//! Session resumption works as on a real service: a node issues one
+//! stateless TLS 1.3 ticket per handshake (its own rotating key, so a
+//! ticket resumes only on the node that issued it), and each simulated
+//! device keeps its own tickets, as a phone's TLS stack does. Devices must
+//! not share a cache: one shared cache would let client A resume with the
+//! ticket handed to client B, a saving no real storm gets.
+//!
 //! Lab nodes get a fresh self-signed certificate every start, so the
 //! simulator cannot pin one in advance. It uses [`LabOnlyVerifier`]: the
 //! handshake signature is still verified against the presented
@@ -17,29 +24,47 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A server configuration with a fresh self-signed certificate for `names`.
+/// A server configuration with a fresh self-signed certificate for `names`,
+/// issuing one resumption ticket per full handshake.
 pub fn server_config(names: &[String]) -> Result<Arc<rustls::ServerConfig>> {
     let cert = rcgen::generate_simple_self_signed(names.to_vec())
         .context("generating the node's certificate")?;
     let der = CertificateDer::from(cert.cert.der().to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(provider())
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(vec![der], key)
         .context("building the TLS server configuration")?;
+    // Stateless tickets: no per-session state on the node, and one ticket
+    // is all a device needs for its next reconnect (rustls sends two by
+    // default, a record and an encryption more per handshake).
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    config.send_tls13_tickets = 1;
     Ok(Arc::new(config))
 }
 
-/// The simulator's client configuration (see [`LabOnlyVerifier`]).
+/// The simulator's client configuration (see [`LabOnlyVerifier`]), without
+/// session resumption; [`with_own_sessions`] gives a device its own.
 pub fn lab_client_config() -> Arc<rustls::ClientConfig> {
     let verifier = Arc::new(LabOnlyVerifier(provider()));
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default versions")
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+/// `base` for one device: its own session cache, which keeps its tickets
+/// for a few servers (a client that moves between nodes keeps each one's).
+pub fn with_own_sessions(base: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut config = base.clone();
+    config.resumption = rustls::client::Resumption::store(Arc::new(
+        rustls::client::ClientSessionMemoryCache::new(4),
+    ));
     Arc::new(config)
 }
 
