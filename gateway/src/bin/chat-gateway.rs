@@ -55,6 +55,10 @@ enum Cmd {
         /// be a proxy in front of it.
         #[arg(long)]
         advertise_rpc: Option<String>,
+        /// Address the node's three ports listen on (127.0.0.1 when the
+        /// node shares the host's network namespace).
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
         /// WebSocket port.
         #[arg(long, default_value_t = 8443)]
         ws_port: u16,
@@ -118,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
             membership,
             preset,
             advertise_rpc,
+            bind,
             ws_port,
             rpc_port,
             http_port,
@@ -161,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(t) = shed_above {
                 s.shed_above = (t > 0).then_some(t);
             }
-            let any = |p: u16| SocketAddr::from(([0, 0, 0, 0], p));
+            let any = |p: u16| SocketAddr::new(bind, p);
             let config = NodeConfig {
                 me: Member {
                     name: name.clone(),
