@@ -3,7 +3,6 @@
 //! over RPC, and an admin/metrics HTTP endpoint.
 
 use crate::membership::{Member, Membership};
-use crate::peers::{Peers, DEPARTED_GRACE};
 use crate::protocol::{decode, encode, AckStatus, ClientFrame, Kind, RpcRequest, ServerFrame};
 use crate::rpc::{self, LinkStats, PeerLink};
 use crate::switches::Switches;
@@ -89,10 +88,6 @@ pub struct NodeMetrics {
     pub dispatch_queue: u64,
     /// Peers known through membership.
     pub peers: Vec<String>,
-    /// Peers that left the membership view and are still called (see
-    /// [`crate::peers`]).
-    #[serde(default)]
-    pub departed: Vec<String>,
 }
 
 #[derive(Default)]
@@ -136,7 +131,7 @@ pub struct Node {
     config: NodeConfig,
     counters: Counters,
     rooms: Mutex<Rooms>,
-    peers: RwLock<Peers>,
+    peers: RwLock<BTreeMap<String, Arc<PeerLink>>>,
     fd_estimate: sys::FdEstimate,
     nofile: u64,
     core_tx: mpsc::UnboundedSender<Work>,
@@ -171,7 +166,8 @@ impl Node {
     pub fn metrics(&self) -> NodeMetrics {
         let c = &self.counters;
         let peers = self.peers.read().unwrap();
-        let links: BTreeMap<String, LinkStats> = peers.stats();
+        let links: BTreeMap<String, LinkStats> =
+            peers.iter().map(|(n, l)| (n.clone(), l.stats())).collect();
         NodeMetrics {
             node: self.config.me.name.clone(),
             connections: c.connections.load(Ordering::Relaxed),
@@ -198,8 +194,7 @@ impl Node {
             handshakes_failed: c.handshakes_failed.load(Ordering::Relaxed),
             handshakes_dropped: c.handshakes_dropped.load(Ordering::Relaxed),
             dispatch_queue: self.queued.load(Ordering::Relaxed) as u64,
-            peers: peers.view(),
-            departed: peers.departed(),
+            peers: peers.keys().cloned().collect(),
         }
     }
 
@@ -291,7 +286,8 @@ impl Node {
                     let _ = reply.send(n);
                 }
                 Origin::Client { outbox, .. } => {
-                    let peers: Vec<Arc<PeerLink>> = self.peers.read().unwrap().links();
+                    let peers: Vec<Arc<PeerLink>> =
+                        self.peers.read().unwrap().values().cloned().collect();
                     let req = RpcRequest::Deliver {
                         room: work.room,
                         id: work.id,
@@ -339,13 +335,24 @@ impl Node {
     }
 
     fn sync_peers(&self, members: &[Member], switches: &Switches) {
-        self.peers.write().unwrap().sync(
-            &self.config.me.name,
-            members,
-            switches,
-            std::time::Instant::now(),
-            DEPARTED_GRACE,
-        );
+        let me = &self.config.me.name;
+        let mut peers = self.peers.write().unwrap();
+        peers.retain(|name, _| {
+            let stays = members.iter().any(|m| &m.name == name);
+            if !stays {
+                tracing::info!(peer = %name, "peer left");
+            }
+            stays
+        });
+        for m in members {
+            if &m.name != me && !peers.contains_key(&m.name) {
+                tracing::info!(peer = %m.name, addr = %m.rpc_addr, "peer joined");
+                peers.insert(
+                    m.name.clone(),
+                    PeerLink::new(&m.name, &m.rpc_addr, switches.clone()),
+                );
+            }
+        }
     }
 
     fn over_fd_guard(&self) -> bool {
@@ -380,7 +387,7 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         config: config.clone(),
         counters: Counters::default(),
         rooms: Mutex::default(),
-        peers: RwLock::new(Peers::default()),
+        peers: RwLock::default(),
         fd_estimate: sys::FdEstimate::new(Duration::from_secs(1), Duration::from_millis(100)),
         nofile: sys::nofile_limit(),
         core_tx,
