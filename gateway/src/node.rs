@@ -172,7 +172,7 @@ impl Node {
             node: self.config.me.name.clone(),
             connections: c.connections.load(Ordering::Relaxed),
             sessions: c.sessions.load(Ordering::Relaxed),
-            fds: self.fd_estimate.get(c.connections.load(Ordering::Relaxed)),
+            fds: sys::open_fds(),
             nofile: sys::nofile_limit(),
             rss_bytes: sys::rss_bytes(),
             pending_rpcs: links.iter().map(|(n, s)| (n.clone(), s.pending)).collect(),
@@ -559,17 +559,8 @@ async fn connection(
         client: client.clone(),
     });
     let writer = tokio::spawn(async move {
-        // Frames queued together go out in one flush: one TLS record and
-        // one write for a burst of deliveries instead of one each.
-        'session: while let Some(frame) = queue.recv().await {
-            let mut next = Some(frame);
-            while let Some(frame) = next {
-                if sink.feed(Message::text(encode(&frame))).await.is_err() {
-                    break 'session;
-                }
-                next = queue.try_recv().ok();
-            }
-            if sink.flush().await.is_err() {
+        while let Some(frame) = queue.recv().await {
+            if sink.send(Message::text(encode(&frame))).await.is_err() {
                 break;
             }
         }
