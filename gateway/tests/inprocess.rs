@@ -291,9 +291,11 @@ impl gateway::membership::Membership for Hiding {
 // A known silent loss, reproduced here (245 lost pairs): a node forgets a
 // peer's link as soon as membership stops listing it, so sends acknowledged
 // meanwhile skip that peer's room members without naming it undeliverable.
-// Keeping departed peers' links for a grace fixed this test but made
-// leancloud_2015_08_after lose 14-18 pairs after the cluster restart, for a
-// reason not yet found; that fix is not in.
+// Keeping departed peers' links for 60 s (commit 0762b9e, gateway/src/peers.rs)
+// fixes it, and both leancloud_2015_08 variants passed with it 3 times of 3;
+// but with it the before variant's recorded loss (integrity.delivery) was 0
+// in 2 runs of 5, which fails that snapshot. Landing it needs that loss made
+// deterministic first.
 #[ignore = "known silent loss when membership drops a live peer; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
