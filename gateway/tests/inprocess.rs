@@ -6,6 +6,15 @@ use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
 use gateway::switches::Switches;
 use std::time::Duration;
 
+/// Sends at `load` for `send`, then nothing for `settle` so that every
+/// message in flight is acknowledged and delivered before the audit.
+async fn send_then_settle(sim: &Simulator, load: Load, send: Duration, settle: Duration) {
+    sim.set_load(load);
+    tokio::time::sleep(send).await;
+    sim.set_load(Load::default());
+    tokio::time::sleep(settle).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_reach_every_member_across_nodes_exactly_once() {
     let cluster = LocalCluster::start(2, Switches::fixed(), Duration::ZERO, |_, _| None)
@@ -25,13 +34,16 @@ async fn messages_reach_every_member_across_nodes_exactly_once() {
         vec![30, 30],
         "least-loaded spreads clients evenly"
     );
-    sim.set_load(Load {
-        rate: 40.0,
-        ..Load::default()
-    });
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    sim.set_load(Load::default());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    send_then_settle(
+        &sim,
+        Load {
+            rate: 40.0,
+            ..Load::default()
+        },
+        Duration::from_secs(3),
+        Duration::from_secs(2),
+    )
+    .await;
     let h = sim.stop().await;
     let a = h.audit(0.5);
     assert!(a.acked > 50, "{a:?}");
@@ -71,13 +83,16 @@ async fn run_black_hole(switches: Switches) -> (gateway::sim::Audit, gateway::no
     cfg.rooms = 3;
     let sim = Simulator::start(cfg);
     sim.wait_online(60, Duration::from_secs(20)).await.unwrap();
-    sim.set_load(Load {
-        rate: 60.0,
-        ..Load::default()
-    });
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    sim.set_load(Load::default());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send_then_settle(
+        &sim,
+        Load {
+            rate: 60.0,
+            ..Load::default()
+        },
+        Duration::from_secs(4),
+        Duration::from_millis(1500),
+    )
+    .await;
     let m = cluster.nodes[0].node.metrics();
     let h = sim.stop().await;
     (h.audit(0.5), m)
@@ -164,14 +179,17 @@ async fn shedding_drops_reactions_under_load_but_never_messages() {
     cfg.hot_members = 40;
     let sim = Simulator::start(cfg);
     sim.wait_online(40, Duration::from_secs(20)).await.unwrap();
-    sim.set_load(Load {
-        rate: 5.0,
-        hot_rate: 300.0,
-        hot_reaction_share: 0.8,
-    });
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    sim.set_load(Load::default());
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    send_then_settle(
+        &sim,
+        Load {
+            rate: 5.0,
+            hot_rate: 300.0,
+            hot_reaction_share: 0.8,
+        },
+        Duration::from_secs(3),
+        Duration::from_secs(4),
+    )
+    .await;
     let h = sim.stop().await;
     let a = h.audit(0.5);
     assert!(a.shed > 0, "{a:?}");
@@ -328,13 +346,16 @@ async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
     let m = cluster.nodes[0].node.metrics();
     assert!(m.peers.is_empty(), "node-2 left node-1's view: {m:?}");
     let ok_before = m.links.get("node-2").map_or(0, |l| l.ok);
-    sim.set_load(Load {
-        rate: 40.0,
-        ..Load::default()
-    });
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    sim.set_load(Load::default());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    send_then_settle(
+        &sim,
+        Load {
+            rate: 40.0,
+            ..Load::default()
+        },
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    )
+    .await;
     let h = sim.stop().await;
     let a = h.audit(0.5);
     assert!(a.acked > 30, "{a:?}");
