@@ -46,6 +46,8 @@ ip_of() { docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddr
 T0=$(date +%s.%N)
 PIN=() SIM_PIN=()
 if [ "${BENCH_PIN:-0}" = 1 ]; then PIN=(--cpuset-cpus 1) SIM_PIN=(taskset -c 0); fi
+# Every container: labelled for the cleanup, never pulled, pinned if asked.
+drun() { docker run -d --pull never "${PIN[@]}" --label bench=chat-gateway-$$ "$@" >/dev/null; }
 NODE_FLAGS="--preset fixed --handshake-slots 256 --handshake-queue-timeout-ms 0 --fd-guard 0.95"
 if [ "$BENCH_PATH" = host ]; then
   # One block of ports per run, below the ephemeral range (32768-60999):
@@ -58,21 +60,21 @@ if [ "$BENCH_PATH" = host ]; then
   MEMBERS=static:
   for i in 1 2; do MEMBERS+="node-$i=127.0.0.1:$(port $i 0)|127.0.0.1:$(port $i 1)|127.0.0.1:$(port $i 2),"; done
   for i in 1 2; do
-    docker run -d --pull never "${PIN[@]}" --label bench=chat-gateway-$$ --network host --name $NET-node-$i --ulimit nofile=16384:16384 \
+    drun --network host --name $NET-node-$i --ulimit nofile=16384:16384 \
       $IMG node --name node-$i --bind 127.0.0.1 --rpc-port $(port $i 0) --http-port $(port $i 1) --ws-port $(port $i 2) \
-      --advertise-rpc 127.0.0.1:$(port $i 0) --membership "$MEMBERS" $NODE_FLAGS >/dev/null
+      --advertise-rpc 127.0.0.1:$(port $i 0) --membership "$MEMBERS" $NODE_FLAGS
   done
   ROUTER=127.0.0.1:$((P + 6))
-  docker run -d --pull never "${PIN[@]}" --label bench=chat-gateway-$$ --network host --name $NET-router $IMG router --listen $ROUTER --membership "$MEMBERS" --await-convergence >/dev/null
+  drun --network host --name $NET-router $IMG router --listen $ROUTER --membership "$MEMBERS" --await-convergence
   metrics_of() { echo "127.0.0.1:$(port $1 1)"; }
 else
   docker network create --label bench=chat-gateway-$$ $NET >/dev/null
-  docker run -d --pull never "${PIN[@]}" --label bench=chat-gateway-$$ --network $NET --name $NET-consul --network-alias consul incident/consul:1.22.6 agent -dev -client=0.0.0.0 >/dev/null
+  drun --network $NET --name $NET-consul --network-alias consul incident/consul:1.22.6 agent -dev -client=0.0.0.0
   for i in 1 2; do
-    docker run -d --pull never "${PIN[@]}" --label bench=chat-gateway-$$ --network $NET --name $NET-node-$i --hostname node-$i --network-alias node-$i \
-      --ulimit nofile=16384:16384 -p 127.0.0.1::8443 -p 127.0.0.1::8080 $IMG node --name node-$i --membership consul:consul:8500 $NODE_FLAGS >/dev/null
+    drun --network $NET --name $NET-node-$i --hostname node-$i --network-alias node-$i \
+      --ulimit nofile=16384:16384 -p 127.0.0.1::8443 -p 127.0.0.1::8080 $IMG node --name node-$i --membership consul:consul:8500 $NODE_FLAGS
   done
-  docker run -d --pull never "${PIN[@]}" --label bench=chat-gateway-$$ --network $NET --name $NET-router -p 127.0.0.1::8000 $IMG router --membership consul:consul:8500 --await-convergence >/dev/null
+  drun --network $NET --name $NET-router -p 127.0.0.1::8000 $IMG router --membership consul:consul:8500 --await-convergence
   ROUTER=$(docker port $NET-router 8000 | head -1)
   # The bench host reaches the network it created.
   metrics_of() { echo "$(ip_of $NET-node-$1):8080"; }
@@ -99,7 +101,6 @@ RSS_LOG=$(mktemp)
   done; done > "$RSS_LOG" ) &
 SAMPLER=$!
 # CPU per connect and reconnect: the simulator's and the gateway's (both
-# nodes and the router, by their host PIDs).
 # nodes and the router, by their host PIDs), if the simulator build can.
 ACCOUNT=()
 if "$SIM" --help | grep -q -- --account-pids; then
