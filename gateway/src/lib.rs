@@ -13,6 +13,7 @@
 pub mod local;
 pub mod membership;
 pub mod node;
+pub mod peers;
 pub mod protocol;
 pub mod router;
 pub mod rpc;

@@ -83,8 +83,15 @@ impl LocalCluster {
             );
         }
         let router = crate::router::start(SocketAddr::from(([127, 0, 0, 1], 0)), members).await?;
-        // Let every node see its peers.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Every node greets its peers before it takes clients.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !nodes.iter().all(|n| n.node.metrics().ready) {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the local nodes were not ready within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(LocalCluster { router, nodes })
     }
 

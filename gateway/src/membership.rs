@@ -29,8 +29,15 @@ pub struct Member {
 pub trait Membership: Send + Sync {
     /// Announces `me` (no-op for a static list).
     async fn register(&self, me: &Member) -> Result<()>;
-    /// The healthy members now.
+    /// The healthy members now: where clients may be sent.
     async fn members(&self) -> Result<Vec<Member>>;
+    /// Every registered member, healthy or not: where room traffic must be
+    /// offered. A failing health check says a node may be unhealthy, not
+    /// that its clients are gone; a node that skips it acknowledges sends
+    /// its members never get (see [`crate::peers`]).
+    async fn registered(&self) -> Result<Vec<Member>> {
+        self.members().await
+    }
 }
 
 /// A fixed seed list.
@@ -132,18 +139,31 @@ impl Membership for ConsulMembership {
     }
 
     async fn members(&self) -> Result<Vec<Member>> {
-        let text = self
+        self.health("?passing=true").await
+    }
+
+    async fn registered(&self) -> Result<Vec<Member>> {
+        self.health("").await
+    }
+}
+
+impl ConsulMembership {
+    /// `/v1/health/service/<SERVICE><query>`, parsed.
+    async fn health(&self, query: &str) -> Result<Vec<Member>> {
+        let r = self
             .http
-            .get(format!(
-                "{}/v1/health/service/{SERVICE}?passing=true",
-                self.base
-            ))
+            .get(format!("{}/v1/health/service/{SERVICE}{query}", self.base))
             .send()
             .await
-            .with_context(|| format!("asking Consul at {} for members", self.base))?
-            .text()
-            .await?;
-        parse_health(&text)
+            .with_context(|| format!("asking Consul at {} for members", self.base))?;
+        if !r.status().is_success() {
+            bail!(
+                "Consul at {} answered {} for members",
+                self.base,
+                r.status()
+            );
+        }
+        parse_health(&r.text().await?)
     }
 }
 

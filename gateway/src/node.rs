@@ -3,6 +3,7 @@
 //! over RPC, and an admin/metrics HTTP endpoint.
 
 use crate::membership::{Member, Membership};
+use crate::peers::{Peers, DEPARTED_GRACE};
 use crate::protocol::{decode, encode, AckStatus, ClientFrame, Kind, RpcRequest, ServerFrame};
 use crate::rpc::{self, LinkStats, PeerLink};
 use crate::switches::Switches;
@@ -12,12 +13,15 @@ use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
+
+/// How long a starting node waits for each peer to answer its greeting.
+pub const GREETING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Everything a node is started with.
 #[derive(Clone, Debug)]
@@ -86,8 +90,20 @@ pub struct NodeMetrics {
     pub handshakes_dropped: u64,
     /// Work items waiting in the dispatcher.
     pub dispatch_queue: u64,
-    /// Peers known through membership.
+    /// Peers a send is offered to: the membership view and the peers that
+    /// greeted this node (see [`crate::peers`]).
     pub peers: Vec<String>,
+    /// Peers that left the membership view and are still called for the
+    /// grace (see [`crate::peers`]).
+    #[serde(default)]
+    pub departed: Vec<String>,
+    /// Whether the node takes clients: registered, and every known peer
+    /// greeted (see [`crate::peers`]).
+    #[serde(default)]
+    pub ready: bool,
+    /// Connections refused because the node was not ready yet.
+    #[serde(default)]
+    pub refused_not_ready: u64,
 }
 
 #[derive(Default)]
@@ -99,6 +115,7 @@ struct Counters {
     acked: AtomicU64,
     accepted: AtomicU64,
     refused_fd: AtomicU64,
+    refused_not_ready: AtomicU64,
     accept_errors: AtomicU64,
     handshake_waiting: AtomicU64,
     handshakes_ok: AtomicU64,
@@ -131,7 +148,10 @@ pub struct Node {
     config: NodeConfig,
     counters: Counters,
     rooms: Mutex<Rooms>,
-    peers: RwLock<BTreeMap<String, Arc<PeerLink>>>,
+    peers: RwLock<Peers>,
+    /// Random per process start; sent in greetings (see [`crate::peers`]).
+    boot: u64,
+    ready: AtomicBool,
     fd_estimate: sys::FdEstimate,
     nofile: u64,
     core_tx: mpsc::UnboundedSender<Work>,
@@ -166,8 +186,7 @@ impl Node {
     pub fn metrics(&self) -> NodeMetrics {
         let c = &self.counters;
         let peers = self.peers.read().unwrap();
-        let links: BTreeMap<String, LinkStats> =
-            peers.iter().map(|(n, l)| (n.clone(), l.stats())).collect();
+        let links: BTreeMap<String, LinkStats> = peers.stats();
         NodeMetrics {
             node: self.config.me.name.clone(),
             connections: c.connections.load(Ordering::Relaxed),
@@ -194,7 +213,10 @@ impl Node {
             handshakes_failed: c.handshakes_failed.load(Ordering::Relaxed),
             handshakes_dropped: c.handshakes_dropped.load(Ordering::Relaxed),
             dispatch_queue: self.queued.load(Ordering::Relaxed) as u64,
-            peers: peers.keys().cloned().collect(),
+            peers: peers.view(),
+            departed: peers.departed(),
+            ready: self.ready.load(Ordering::Relaxed),
+            refused_not_ready: c.refused_not_ready.load(Ordering::Relaxed),
         }
     }
 
@@ -286,8 +308,7 @@ impl Node {
                     let _ = reply.send(n);
                 }
                 Origin::Client { outbox, .. } => {
-                    let peers: Vec<Arc<PeerLink>> =
-                        self.peers.read().unwrap().values().cloned().collect();
+                    let peers: Vec<Arc<PeerLink>> = self.peers.read().unwrap().links();
                     let req = RpcRequest::Deliver {
                         room: work.room,
                         id: work.id,
@@ -334,25 +355,38 @@ impl Node {
         }
     }
 
-    fn sync_peers(&self, members: &[Member], switches: &Switches) {
-        let me = &self.config.me.name;
-        let mut peers = self.peers.write().unwrap();
-        peers.retain(|name, _| {
-            let stays = members.iter().any(|m| &m.name == name);
-            if !stays {
-                tracing::info!(peer = %name, "peer left");
+    fn sync_peers(&self, members: &[Member]) {
+        self.peers.write().unwrap().sync(
+            &self.config.me.name,
+            members,
+            &self.config.switches,
+            std::time::Instant::now(),
+            DEPARTED_GRACE,
+        );
+    }
+
+    /// Greets every known peer (at most [`GREETING_TIMEOUT`] each, all at
+    /// once), then takes clients. A peer that does not answer is down or
+    /// cut off; it learns of this node from membership or greets it when
+    /// it comes back.
+    async fn greet_peers_then_open(&self) {
+        let links = self.peers.read().unwrap().links();
+        let hello = RpcRequest::Hello {
+            member: self.config.me.clone(),
+            boot: self.boot,
+        };
+        let calls = links.iter().map(|l| {
+            let hello = hello.clone();
+            async move {
+                let answered = tokio::time::timeout(GREETING_TIMEOUT, l.call(hello)).await;
+                if !matches!(answered, Ok(Ok(_))) {
+                    tracing::info!(peer = %l.name, "peer did not answer the greeting");
+                }
             }
-            stays
         });
-        for m in members {
-            if &m.name != me && !peers.contains_key(&m.name) {
-                tracing::info!(peer = %m.name, addr = %m.rpc_addr, "peer joined");
-                peers.insert(
-                    m.name.clone(),
-                    PeerLink::new(&m.name, &m.rpc_addr, switches.clone()),
-                );
-            }
-        }
+        futures::future::join_all(calls).await;
+        self.ready.store(true, Ordering::Relaxed);
+        tracing::info!(peers = links.len(), "greeted the peers; taking clients");
     }
 
     fn over_fd_guard(&self) -> bool {
@@ -388,6 +422,8 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         counters: Counters::default(),
         rooms: Mutex::default(),
         peers: RwLock::default(),
+        boot: rand::random(),
+        ready: AtomicBool::new(false),
         fd_estimate: sys::FdEstimate::new(Duration::from_secs(1), Duration::from_millis(100)),
         nofile: sys::nofile_limit(),
         core_tx,
@@ -403,6 +439,15 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         Box::pin(async move {
             match req {
                 RpcRequest::Ping => 0,
+                RpcRequest::Hello { member, boot } => {
+                    n.peers.write().unwrap().greeted(
+                        &n.config.me.name,
+                        &member,
+                        boot,
+                        &n.config.switches,
+                    );
+                    0
+                }
                 RpcRequest::Deliver {
                     room,
                     id,
@@ -437,8 +482,15 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
                     Err(e) => tracing::warn!("membership registration: {e:#}"),
                 }
             }
-            match membership.members().await {
-                Ok(members) => n.sync_peers(&members, &n.config.switches),
+            match membership.registered().await {
+                Ok(members) => {
+                    n.sync_peers(&members);
+                    // Registered first, so that a peer starting later
+                    // finds this node in membership and greets it.
+                    if registered && !n.ready.load(Ordering::Relaxed) {
+                        n.greet_peers_then_open().await;
+                    }
+                }
                 Err(e) => tracing::warn!("membership: {e:#}"),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -467,6 +519,13 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener, tls: Arc<rustls::Se
             }
         };
         node.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if !node.ready.load(Ordering::Relaxed) {
+            node.counters
+                .refused_not_ready
+                .fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        }
         if node.over_fd_guard() {
             node.counters.refused_fd.fetch_add(1, Ordering::Relaxed);
             drop(stream);
@@ -622,8 +681,24 @@ async fn connection(
 async fn admin_http(node: Arc<Node>, listener: TcpListener) {
     use axum::routing::get;
     let n = node.clone();
+    let h = node.clone();
     let app = axum::Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/health",
+            get(move || {
+                let ready = h.ready.load(Ordering::Relaxed);
+                async move {
+                    if ready {
+                        (axum::http::StatusCode::OK, "ok")
+                    } else {
+                        (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "greeting peers",
+                        )
+                    }
+                }
+            }),
+        )
         .route(
             "/metrics",
             get(move || {

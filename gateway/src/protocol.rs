@@ -115,6 +115,15 @@ pub enum RpcRequest {
     },
     /// Liveness probe (used to close a circuit again).
     Ping,
+    /// A starting node announces itself before it takes clients, so that
+    /// the callee calls it from then on even if membership lags (see
+    /// [`crate::peers`]).
+    Hello {
+        /// The caller, as membership would list it.
+        member: crate::membership::Member,
+        /// Random per process start: a new one means the caller restarted.
+        boot: u64,
+    },
 }
 
 /// One RPC frame on the wire: a request or a reply, matched by `rid`.

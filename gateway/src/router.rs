@@ -229,7 +229,12 @@ impl Router {
                 metrics.as_ref().map_or(prev, |x| x.connections),
             );
             if let Some(x) = metrics {
-                views.insert(m.name.clone(), x.peers.into_iter().collect());
+                // What the node offers sends to: its view and the departed
+                // peers it still calls.
+                views.insert(
+                    m.name.clone(),
+                    x.peers.into_iter().chain(x.departed).collect(),
+                );
             }
         }
         *self.converged.lock().unwrap() = converged(&views);
