@@ -2,7 +2,8 @@
 //! black hole, reset, slow close, data limit, slicer), per direction.
 //!
 //! The link must already run through a proxy (the toxiproxy fixture's
-//! `route`); the fault adds one toxic and heal removes exactly that toxic.
+//! `route`); the fault adds its toxic (or the same toxic on both streams)
+//! and heal removes exactly those.
 
 use super::Fault;
 use crate::lab::LabCtx;
@@ -13,8 +14,9 @@ use anyhow::Result;
 pub struct LinkToxic {
     client: Toxiproxy,
     proxy: String,
-    toxic: Toxic,
-    added: bool,
+    toxics: Vec<Toxic>,
+    /// How many of `toxics` are in force (added in order, healed in reverse).
+    added: usize,
 }
 
 impl LinkToxic {
@@ -23,14 +25,22 @@ impl LinkToxic {
         LinkToxic {
             client,
             proxy: proxy.into(),
-            toxic,
-            added: false,
+            toxics: vec![toxic],
+            added: 0,
         }
     }
 
-    /// The toxic.
-    pub fn toxic(&self) -> &Toxic {
-        &self.toxic
+    /// `toxic` on both streams of `proxy`: upstream (client to server) and
+    /// downstream, e.g. a black hole that neither requests nor replies cross.
+    pub fn both_ways(client: Toxiproxy, proxy: impl Into<String>, toxic: Toxic) -> Self {
+        let mut fault = LinkToxic::new(client, proxy, toxic.clone().upstream());
+        fault.toxics.push(toxic.downstream());
+        fault
+    }
+
+    /// The toxics, in the order they are added.
+    pub fn toxics(&self) -> &[Toxic] {
+        &self.toxics
     }
 }
 
@@ -41,24 +51,27 @@ impl Fault for LinkToxic {
     }
 
     fn describe(&self) -> String {
-        format!("{} on link {}", self.toxic, self.proxy)
+        let toxics: Vec<String> = self.toxics.iter().map(|t| t.to_string()).collect();
+        format!("{} on link {}", toxics.join(" and "), self.proxy)
     }
 
     async fn inject(&mut self, _lab: &LabCtx) -> Result<()> {
         // add_toxic verifies with a GET that the server holds it.
-        self.client.add_toxic(&self.proxy, &self.toxic).await?;
-        self.added = true;
+        while self.added < self.toxics.len() {
+            self.client
+                .add_toxic(&self.proxy, &self.toxics[self.added])
+                .await?;
+            self.added += 1;
+        }
         Ok(())
     }
 
     async fn heal(&mut self, _lab: &LabCtx) -> Result<()> {
-        if !self.added {
-            return Ok(());
+        while self.added > 0 {
+            let toxic = &self.toxics[self.added - 1];
+            self.client.remove_toxic(&self.proxy, &toxic.name()).await?;
+            self.added -= 1;
         }
-        self.client
-            .remove_toxic(&self.proxy, &self.toxic.name())
-            .await?;
-        self.added = false;
         Ok(())
     }
 }
