@@ -6,10 +6,9 @@
 //! backoff clients that close first, and a 15/30/50/70/100% admission ramp.
 
 use anyhow::Result;
-use fixtures::chat::{delivery_plan, node_deaths, to_history, ChatCluster, ChatGatewayCluster};
+use fixtures::chat::{ChatCluster, ChatGatewayCluster};
 use gateway::router::Strategy;
 use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
-use harness::checker::integrity::Delivery;
 use harness::checker::Check;
 use harness::lab::{Lab, LabCtx};
 use harness::report::Report;
@@ -138,6 +137,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     // 07:57: one server's RPC fails in and out; its membership stays up.
     lab.phase("fault").await;
     let guard = lab.inject(chat.black_hole_rpc(faulty)?).await?;
+    let cut_from = lab.now();
     let samples = sample_for(lab, &chat, &sim, scale.fault).await;
     let healthy: Vec<String> = (1..scale.nodes).map(|i| format!("node-{i}")).collect();
     let faulty_name = format!("node-{faulty}");
@@ -173,8 +173,8 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     // the half-way mark. Steady growth from zero gives a ratio of 2 at the
     // end over the half; a bounded backlog flattens to about 1. The margin
     // sits between the two, not on the steady-growth value itself.
-    let growing = pending.windows(2).all(|w| w[1] > w[0])
-        && pending[3] as f64 >= 1.5 * pending[1].max(1) as f64;
+    let growth = pending[3] as f64 / pending[1].max(1) as f64;
+    let growing = pending.windows(2).all(|w| w[1] > w[0]) && growth >= 1.5;
     let rss_growth = rss_at(last) - rss_at(0);
     // The largest backlog any node held for any one peer.
     let peak_pending = samples
@@ -198,7 +198,10 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
             ),
         )
         .with_figure("peak_pending", peak_pending as f64)
-        .with_figure("rss_growth_mb", rss_growth),
+        .with_figure("rss_growth_mb", rss_growth)
+        // Margins: the end-to-half backlog ratio against 1.5 (steady
+        // growth gives 2, a bounded backlog about 1), memory against 4 MB.
+        .with_figure("growth_end_over_half", growth),
     );
     lab.check(
         Check::requirement(
@@ -212,6 +215,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     // 09:10: the faulty machine is taken out and the cluster restarted.
     lab.phase("mitigate").await;
     guard.heal().await?;
+    let cut_off = vec![(faulty_name.clone(), cut_from, lab.now())];
     if fixed {
         chat.set_admission(RAMP[0]).await?;
         lab.mitigation(format!("admission {}%", RAMP[0]));
@@ -293,7 +297,9 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
             ),
         )
         .with_figure("failed_connects", failed_connects as f64)
-        .with_figure("peak_fds", peak_fds as f64),
+        .with_figure("peak_fds", peak_fds as f64)
+        // Margin: peak fds as a share of the limit, against 0.9.
+        .with_figure("peak_fds_over_limit", peak_fds as f64 / scale.nofile as f64),
     );
     let budget = lab.spec().budget;
     let recovery = recovered_at.map(|t| t - restart_at);
@@ -322,39 +328,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     sample_for(lab, &chat, &sim, Duration::from_secs(5)).await;
     sim.set_load(Load::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut h = sim.stop().await;
-    h.node_deaths = node_deaths(&lab.timeline().events(), sim_offset);
-    let spans = lab.timeline().phases(lab.now());
-    let history = to_history(&h, sim_offset, |t| {
-        spans
-            .iter()
-            .rev()
-            .find(|p| p.start <= t)
-            .map(|p| p.name.clone())
-    });
-    let (recipients, undeliverable) = delivery_plan(&h, 1.0);
-    let mut checks = Delivery::new(recipients)
-        .undeliverable(undeliverable)
-        .check(&history);
-    if !fixed {
-        checks = checks.presence_only();
-    }
-    checks.record(lab);
-    let audit = h.audit(1.0);
-    if fixed && audit.lost > 0 {
-        // The checker names message and recipient; the audit also places
-        // them: nodes, session spans, send and ack times.
-        for example in &audit.examples {
-            lab.note(format!("delivery audit: {example}"));
-        }
-    }
-    lab.figure("chat.messages_acknowledged", audit.acked as f64);
-    lab.figure("chat.deliveries_expected", audit.expected as f64);
-    lab.figure("chat.lost", audit.lost as f64);
-    lab.figure(
-        "chat.reported_undeliverable",
-        audit.reported_undeliverable as f64,
-    );
-    lab.with_history(|hh| *hh = history);
+    let h = sim.stop().await;
+    crate::chat::judge_delivery(lab, h, sim_offset, &cut_off);
     lab.finish().await
 }

@@ -8,9 +8,8 @@
 //! recovers within budget, nothing lost or duplicated.
 
 use anyhow::Result;
-use fixtures::chat::{delivery_plan, node_deaths, to_history, ChatGatewayCluster};
+use fixtures::chat::ChatGatewayCluster;
 use gateway::sim::{Load, ReconnectPolicy, Simulator};
-use harness::checker::integrity::Delivery;
 use harness::checker::Check;
 use harness::lab::Lab;
 use harness::report::Report;
@@ -173,8 +172,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     sim.set_load(Load::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let shed: u64 = chat.all_metrics().await.values().map(|m| m.shed).sum();
-    let mut h = sim.stop().await;
-    h.node_deaths = node_deaths(&lab.timeline().events(), sim_offset);
+    let h = sim.stop().await;
 
     let lat = |from: f64, to: f64| {
         let mut others = Vec::new();
@@ -240,22 +238,6 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     }
     lab.check(check);
 
-    let spans = lab.timeline().phases(lab.now());
-    let history = to_history(&h, sim_offset, |t| {
-        spans
-            .iter()
-            .rev()
-            .find(|p| p.start <= t)
-            .map(|p| p.name.clone())
-    });
-    let (recipients, undeliverable) = delivery_plan(&h, 1.0);
-    let mut checks = Delivery::new(recipients)
-        .undeliverable(undeliverable)
-        .check(&history);
-    if !fixed {
-        checks = checks.presence_only();
-    }
-    checks.record(lab);
-    lab.with_history(|hh| *hh = history);
+    crate::chat::judge_delivery(lab, h, sim_offset, &[]);
     lab.finish().await
 }

@@ -96,7 +96,20 @@ pub struct SimHistory {
     /// start), as the container runtime saw it; see [`SimHistory::sessions`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_deaths: Vec<(String, f64)>,
+    /// When each node was unreachable by the lab's own record (down, or cut
+    /// off by a fault): (node, from, to), seconds since start. An ack that
+    /// names a node undeliverable is believed only near these spans; see
+    /// [`CLAIM_SLACK`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<(String, f64, f64)>,
 }
+
+/// How long after a node was last unreachable an ack may still name it
+/// undeliverable (seconds): a call takes up to the fixed build's RPC
+/// timeout (1 s) to fail, and its breaker then fails the peer fast for its
+/// window (5 s). A claim outside this is false: the node was reachable, and
+/// its members are owed the message.
+pub const CLAIM_SLACK: f64 = 6.0;
 
 /// Message id -> the clients it had to reach.
 pub type Recipients = HashMap<u64, Vec<u32>>;
@@ -125,8 +138,13 @@ pub struct Audit {
     pub duplicated: u64,
     /// Deliveries of a message never sent, shed, or to a non-member.
     pub invented: u64,
-    /// Recipient pairs excused because the ack named their node undeliverable.
+    /// Recipient pairs excused because the ack named their node undeliverable
+    /// while it was unreachable.
     pub reported_undeliverable: u64,
+    /// Recipient pairs whose node the ack named undeliverable although it
+    /// was reachable then (not excused: counted as expected, so lost unless
+    /// delivered anyway).
+    pub false_claims: u64,
     /// A few examples of anomalies.
     pub examples: Vec<String>,
 }
@@ -255,6 +273,7 @@ impl SimHistory {
             }
         }
         let (expected, undeliverable) = self.expected_recipients(grace);
+        a.false_claims = self.false_claims(grace).len() as u64;
         let undeliverable: HashSet<(u64, u32)> = undeliverable.into_iter().collect();
         let sessions = self.sessions();
         // Where a client was connected at `t`, with that session's span.
@@ -308,10 +327,56 @@ impl SimHistory {
         a
     }
 
+    /// Whether `node` was unreachable at some time in [`from`, `to`], or
+    /// at most [`CLAIM_SLACK`] before `from`.
+    fn unreachable_near(&self, node: &str, from: f64, to: f64) -> bool {
+        self.unreachable
+            .iter()
+            .any(|(n, a, b)| n == node && *a <= to && b + CLAIM_SLACK >= from)
+    }
+
+    /// The (message, node) claims of undeliverable that the lab's record
+    /// contradicts: the ack named the node, a client was online there,
+    /// and the node was reachable throughout the send (see [`CLAIM_SLACK`]).
+    pub fn false_claims(&self, grace: f64) -> Vec<(u64, String)> {
+        let sessions = self.sessions();
+        let mut sent: HashMap<u64, f64> = HashMap::new();
+        for e in &self.events {
+            if let Event::Sent { id, at, .. } = e {
+                sent.insert(*id, *at);
+            }
+        }
+        let mut out = Vec::new();
+        for e in &self.events {
+            let Event::Acked {
+                id,
+                at: ack_at,
+                status: AckStatus::Ok,
+                undeliverable,
+            } = e
+            else {
+                continue;
+            };
+            let Some(at) = sent.get(id) else { continue };
+            for node in undeliverable {
+                let someone_there = sessions
+                    .values()
+                    .flatten()
+                    .any(|(n, up, down)| n == node && up <= at && *down >= ack_at + grace);
+                if someone_there && !self.unreachable_near(node, *at, *ack_at) {
+                    out.push((*id, node.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// For every message sent: the recipients it had to reach (members of
     /// its room other than the sender, online from before the send until
     /// `grace` seconds after the ack), and the (message, recipient) pairs
-    /// among them whose node the ack named undeliverable. Messages not
+    /// among them excused because the ack named their node undeliverable
+    /// *while it was unreachable* by [`SimHistory::unreachable`] (a claim
+    /// the lab's record contradicts excuses nothing). Messages not
     /// acknowledged `ok`, or acknowledged too late to judge, have none.
     pub fn expected_recipients(&self, grace: f64) -> (Recipients, Vec<(u64, u32)>) {
         let sessions = self.sessions();
@@ -359,7 +424,7 @@ impl SimHistory {
                         });
                         if let Some((node, _, _)) = online {
                             rs.push(*r);
-                            if nodes.contains(node) {
+                            if nodes.contains(node) && self.unreachable_near(node, *at, *ack_at) {
                                 undeliverable.push((*id, *r));
                             }
                         }
@@ -445,6 +510,7 @@ mod tests {
             ],
             ended_at: 100.0,
             node_deaths: Vec::new(),
+            unreachable: Vec::new(),
         }
     }
 
@@ -512,8 +578,40 @@ mod tests {
         let mut h = base();
         h.events.push(Event::SessionDown { client: 1, at: 1.5 });
         send(&mut h, 1, vec!["n2".into()]);
+        h.unreachable.push(("n2".into(), 0.5, 0.9));
         let a = h.audit(2.0);
-        assert_eq!((a.expected, a.lost, a.reported_undeliverable), (0, 0, 1));
+        assert_eq!(
+            (a.expected, a.lost, a.reported_undeliverable, a.false_claims),
+            (0, 0, 1, 0)
+        );
+    }
+
+    /// The history that fooled the old audit: an ack naming every node
+    /// undeliverable passed with nothing delivered, although the lab saw
+    /// every node up and reachable.
+    #[test]
+    fn a_claim_of_undeliverable_the_lab_contradicts_excuses_nothing() {
+        let mut h = base();
+        send(&mut h, 1, vec!["n1".into(), "n2".into()]);
+        let a = h.audit(2.0);
+        assert_eq!(
+            (a.expected, a.lost, a.reported_undeliverable, a.false_claims),
+            (2, 2, 0, 2),
+            "{a:?}"
+        );
+        // Unreachable long before the send: still a false claim.
+        h.unreachable
+            .push(("n2".into(), 0.0, 1.0 - CLAIM_SLACK - 0.1));
+        assert_eq!(h.audit(2.0).false_claims, 2);
+        // Within the slack of the send (a breaker still open): believed.
+        h.unreachable
+            .push(("n2".into(), 0.0, 1.0 - CLAIM_SLACK + 0.1));
+        let a = h.audit(2.0);
+        assert_eq!(
+            (a.lost, a.reported_undeliverable, a.false_claims),
+            (1, 1, 1)
+        );
+        assert_eq!(h.false_claims(2.0), vec![(1, "n1".to_string())]);
     }
 
     #[test]

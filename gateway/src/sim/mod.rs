@@ -6,7 +6,7 @@
 
 mod history;
 
-pub use history::{Audit, Event, Recipients, SimHistory};
+pub use history::{Audit, Event, Recipients, SimHistory, CLAIM_SLACK};
 
 use crate::protocol::{decode, encode, ClientFrame, Kind, ServerFrame};
 use crate::router::Assignment;
@@ -370,6 +370,7 @@ impl Simulator {
             events: self.shared.events.lock().unwrap().clone(),
             ended_at: self.now(),
             node_deaths: Vec::new(),
+            unreachable: Vec::new(),
         }
     }
 

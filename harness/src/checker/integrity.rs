@@ -713,7 +713,13 @@ impl Queue {
 ///   reported undeliverable;
 /// - `duplicated`: pairs delivered more than once;
 /// - `failed_delivered`: messages delivered although their send failed;
-/// - `phantom`: deliveries of a message no send was invoked for.
+/// - `phantom`: deliveries of a message no send was invoked for;
+/// - `misdelivered` (with [`Delivery::audience`]): deliveries to someone
+///   outside the message's audience (a non-member of its room, or an echo
+///   to its sender).
+///
+/// `phantom` and `misdelivered` are in the always-check `<name>.phantoms`:
+/// no variant may deliver what was never sent, or to whom it was not sent.
 #[derive(Clone, Debug)]
 pub struct Delivery {
     name: String,
@@ -721,6 +727,7 @@ pub struct Delivery {
     deliver: String,
     recipients: HashMap<i64, Vec<String>>,
     undeliverable: HashSet<(i64, String)>,
+    audience: Option<HashMap<i64, HashSet<String>>>,
 }
 
 /// Checks a delivery history with the default names (`send`, `deliver`)
@@ -739,7 +746,16 @@ impl Delivery {
             deliver: "deliver".into(),
             recipients,
             undeliverable: HashSet::new(),
+            audience: None,
         }
+    }
+
+    /// Who may receive each message at all (message id -> recipients: its
+    /// room's members but the sender, online or not). A delivery to anyone
+    /// else, or of a message without an entry, is `misdelivered`.
+    pub fn audience(mut self, audience: HashMap<i64, HashSet<String>>) -> Self {
+        self.audience = Some(audience);
+        self
     }
 
     /// The (message, recipient) pairs the gateway reported undeliverable.
@@ -807,7 +823,8 @@ impl Delivery {
             ));
             return t.finish("message");
         }
-        let (mut dup, mut failed_delivered, mut phantom) = (0u64, 0u64, 0u64);
+        let (mut dup, mut failed_delivered, mut phantom, mut misdelivered) =
+            (0u64, 0u64, 0u64, 0u64);
         let mut failed_messages: BTreeSet<i64> = BTreeSet::new();
         let mut pairs: Vec<_> = delivered.iter().collect();
         pairs.sort_unstable_by_key(|(k, _)| **k);
@@ -815,6 +832,14 @@ impl Delivery {
             if *n > 1 {
                 dup += 1;
                 t.example(|| format!("message {m} delivered {n} times to {r}"));
+            }
+            if let Some(audience) = &self.audience {
+                if !audience.get(m).is_some_and(|a| a.contains(*r)) {
+                    misdelivered += 1;
+                    t.phantom_example(|| {
+                        format!("message {m} delivered to {r}, which it was not sent to (not in its room, or its sender)")
+                    });
+                }
             }
             match sends.get(m) {
                 Some(w) if w.first_invoke.is_some_and(|i| i < *at) => {
@@ -864,7 +889,23 @@ impl Delivery {
             ("failed_delivered", failed_delivered),
         ];
         t.phantom = phantom;
-        t.finish("message")
+        let mut checks = t.finish("message");
+        if self.audience.is_some() {
+            let p = &mut checks.phantoms;
+            p.counts.insert("misdelivered".into(), misdelivered);
+            if misdelivered > 0 && p.verdict != Verdict::Unknown {
+                p.detail = if p.verdict == Verdict::Valid {
+                    format!("{misdelivered} deliveries to someone the message was not sent to")
+                } else {
+                    format!(
+                        "{}; {misdelivered} deliveries to someone the message was not sent to",
+                        p.detail
+                    )
+                };
+                p.verdict = Verdict::Invalid;
+            }
+        }
+        checks
     }
 }
 
@@ -1001,5 +1042,40 @@ mod tests {
         let unplanned = delivery(&h, HashMap::new());
         assert_eq!(unplanned.verdict(), Verdict::Unknown);
         assert!(unplanned.main.detail.contains("recipients map"));
+    }
+
+    /// The history that fooled the old checker: a delivery to someone not
+    /// in the room, and an echo to the sender, passed both checks.
+    #[test]
+    fn delivery_to_a_non_member_or_back_to_the_sender_fails_the_always_check() {
+        let recipients: HashMap<i64, Vec<String>> = [(1, vec!["b".to_string()])].into();
+        let h = History::new(vec![
+            Op::ok("send")
+                .with_key("room")
+                .with_value(1)
+                .by(0)
+                .at(s(0), s(1)),
+            Op::ok("deliver").with_key("b").with_value(1).at(s(1), s(1)),
+            Op::ok("deliver").with_key("a").with_value(1).at(s(1), s(1)),
+            Op::ok("deliver").with_key("z").with_value(1).at(s(1), s(1)),
+        ]);
+        let old = Delivery::new(recipients.clone()).check(&h);
+        assert_eq!(
+            old.verdict(),
+            Verdict::Valid,
+            "without an audience: not judged"
+        );
+        let audience: HashMap<i64, HashSet<String>> =
+            [(1, ["b".to_string(), "c".to_string()].into())].into();
+        let c = Delivery::new(recipients).audience(audience).check(&h);
+        assert_eq!(c.main.verdict, Verdict::Valid, "b got it once");
+        assert_eq!(c.phantoms.kind, CheckKind::Always);
+        assert_eq!(c.phantoms.verdict, Verdict::Invalid);
+        assert_eq!(c.phantoms.counts["misdelivered"], 2, "a (the sender) and z");
+        assert!(
+            c.phantoms.detail.contains("2 deliveries"),
+            "{}",
+            c.phantoms.detail
+        );
     }
 }

@@ -552,18 +552,23 @@ impl LabCtx {
     }
 
     /// Stops a node (SIGTERM, then SIGKILL after `grace`).
+    ///
+    /// `NodeStopped` is recorded at the request, on the lab's own clock:
+    /// the node is going from then on, and Docker's `die` event for it
+    /// carries Docker's wall clock, which a checker must not compare with
+    /// a client's sessions (see `fixtures::chat::node_deaths`).
     pub async fn stop_node(&self, node: &Node, grace: Duration) -> Result<()> {
         let opts = StopContainerOptionsBuilder::default()
             .t(grace.as_secs() as i32)
             .build();
         self.inner
+            .timeline
+            .record(Some(&node.name), EventKind::NodeStopped);
+        self.inner
             .docker
             .stop_container(&node.id, Some(opts))
             .await
             .map_err(|e| DockerError::api(format!("stop_container {}", node.name), e))?;
-        self.inner
-            .timeline
-            .record(Some(&node.name), EventKind::NodeStopped);
         Ok(())
     }
 
@@ -590,6 +595,8 @@ impl LabCtx {
     }
 
     /// Restarts a node (stop with `grace`, start) and waits for `wait`.
+    /// Records `NodeStopped` at the request, on the lab's clock (see
+    /// [`LabCtx::stop_node`]); Docker's events add the start.
     pub async fn restart_node(
         &self,
         node: &Node,
@@ -600,6 +607,9 @@ impl LabCtx {
         let opts = RestartContainerOptionsBuilder::default()
             .t(grace.as_secs() as i32)
             .build();
+        self.inner
+            .timeline
+            .record(Some(&node.name), EventKind::NodeStopped);
         self.inner
             .docker
             .restart_container(&node.id, Some(opts))

@@ -1,0 +1,74 @@
+//! What both chat incidents do with the simulator's history once the run
+//! is over: put the lab's record on it (node deaths, spans a node was
+//! unreachable), judge every message (delivery and the always-check for
+//! phantoms and misdelivery), and keep it as the run's history.
+
+use fixtures::chat::{delivery_check, to_history, with_lab_record};
+use gateway::sim::{Audit, SimHistory};
+use harness::lab::LabCtx;
+use harness::spec::Variant;
+use std::time::Duration;
+
+/// How long a recipient must stay online after the ack to be owed the
+/// message (seconds): delivery takes up to an RPC round trip and a write.
+const OWED_AFTER_ACK: f64 = 1.0;
+
+/// Judges the delivery of every message in `h` and records the checks,
+/// figures and history on `lab`. `sim_offset` is the lab time the
+/// simulator started at; `cut_off` lists (node, from, to) lab-time spans in
+/// which the scenario's own faults made a node unreachable (a claim of
+/// undeliverable is believed only then, or while the node was down).
+/// Before the fixes, the loss is recorded as present or not (its size
+/// varies from run to run); after them, exactly, with examples placed on
+/// the timeline.
+pub fn judge_delivery(
+    lab: &LabCtx,
+    mut h: SimHistory,
+    sim_offset: Duration,
+    cut_off: &[(String, Duration, Duration)],
+) -> Audit {
+    let events = lab.timeline().events();
+    with_lab_record(&mut h, &events, sim_offset);
+    let sim_secs = |t: Duration| t.saturating_sub(sim_offset).as_secs_f64();
+    for (node, from, to) in cut_off {
+        h.unreachable
+            .push((node.clone(), sim_secs(*from), sim_secs(*to)));
+    }
+    let spans = lab.timeline().phases(lab.now());
+    let history = to_history(&h, sim_offset, |t| {
+        spans
+            .iter()
+            .rev()
+            .find(|p| p.start <= t)
+            .map(|p| p.name.clone())
+    });
+    let mut checks = delivery_check(&h, OWED_AFTER_ACK).check(&history);
+    let fixed = lab.spec().variant == Variant::After;
+    if !fixed {
+        checks = checks.presence_only();
+    }
+    checks.record(lab);
+    let audit = h.audit(OWED_AFTER_ACK);
+    if fixed && (audit.lost > 0 || audit.false_claims > 0) {
+        // The checker names message and recipient; the audit also places
+        // them: nodes, session spans, send and ack times.
+        for example in &audit.examples {
+            lab.note(format!("delivery audit: {example}"));
+        }
+        for (id, node) in h.false_claims(OWED_AFTER_ACK).iter().take(5) {
+            lab.note(format!(
+                "delivery audit: message {id} acknowledged with {node} undeliverable while the lab saw {node} reachable"
+            ));
+        }
+    }
+    lab.figure("chat.messages_acknowledged", audit.acked as f64);
+    lab.figure("chat.deliveries_expected", audit.expected as f64);
+    lab.figure("chat.lost", audit.lost as f64);
+    lab.figure(
+        "chat.reported_undeliverable",
+        audit.reported_undeliverable as f64,
+    );
+    lab.figure("chat.false_undeliverable_claims", audit.false_claims as f64);
+    lab.with_history(|hh| *hh = history);
+    audit
+}
