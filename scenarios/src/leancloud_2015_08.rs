@@ -212,8 +212,13 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
         .with_figure("peak_pending", peak_pending as f64),
     );
 
-    // 09:10: the faulty machine is taken out and the cluster restarted.
+    // 09:10: the faulty machine is taken out, and the cluster restarted.
+    // Out first, then the black hole goes: Toxiproxy's black hole holds
+    // what it swallowed, and lifted with the node still up it would hand
+    // node-3 the requests the outage lost (a race with the restart).
     lab.phase("mitigate").await;
+    chat.stop_node(faulty).await?;
+    lab.mitigation(format!("{faulty_name} taken out"));
     guard.heal().await?;
     let cut_off = vec![(faulty_name.clone(), cut_from, lab.now())];
     if fixed {
