@@ -52,10 +52,18 @@ pub trait Client: Send + 'static {
 }
 
 /// The operation a client is performing, as it declared it: what the
-/// runner records (`unknown`) if the workload stops before it completes.
+/// runner records (`unknown`) if the workload stops before it completes,
+/// and what [`RunningWorkload::snapshot`] shows while it runs.
 #[derive(Debug, Default)]
 pub struct Invocation {
-    op: Mutex<Option<Op>>,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// The running step's invocation time and phase.
+    running: Option<(Duration, Option<String>)>,
+    declared: Option<Op>,
 }
 
 /// The `f` recorded for an op still running at stop that its client never
@@ -68,23 +76,47 @@ impl Invocation {
     /// read-then-write step declares the write once its value is chosen);
     /// the last declaration counts.
     pub fn declare(&self, op: Op) {
-        *self.op.lock().unwrap_or_else(|e| e.into_inner()) = Some(op);
+        self.lock().declared = Some(op);
     }
 
-    /// The op recorded for a step given up on at stop: as declared,
-    /// `unknown`, with nothing read.
-    fn abandoned(&self, why: String) -> Op {
-        let declared = self.op.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut op = declared.unwrap_or_else(|| {
-            Op::invoke(UNDECLARED).with_error("the client never declared it (Invocation::declare)")
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A step starts: nothing declared yet.
+    fn begin(&self, invoke: Duration, phase: Option<String>) {
+        *self.lock() = Slot {
+            running: Some((invoke, phase)),
+            declared: None,
+        };
+    }
+
+    /// The step ended (completed or given up on).
+    fn end(&self) {
+        *self.lock() = Slot::default();
+    }
+
+    /// The running step as an `unknown` op completed at `now`, with `why`
+    /// as its error: as declared (nothing read), else as [`UNDECLARED`].
+    fn pending(&self, process: u32, now: Duration, why: &str) -> Option<Op> {
+        let slot = self.lock();
+        let (invoke, phase) = slot.running.clone()?;
+        let mut op = slot
+            .declared
+            .clone()
+            .unwrap_or_else(|| Op::invoke(UNDECLARED));
+        op.error = Some(if op.f == UNDECLARED {
+            format!("{why}; the client never declared it (Invocation::declare)")
+        } else {
+            why.to_string()
         });
         op.status = OpStatus::Unknown;
         op.values = None;
-        op.error = Some(match op.error.take() {
-            Some(e) if op.f == UNDECLARED => format!("{why}; {e}"),
-            _ => why,
-        });
-        op
+        op.process = process;
+        op.invoke = invoke;
+        op.complete = now;
+        op.phase = phase;
+        Some(op)
     }
 }
 
@@ -162,7 +194,9 @@ impl<W: Workload> WorkloadRunner<W> {
             .rate
             .map(|r| Duration::from_secs_f64(self.clients as f64 / r));
         let mut tasks = Vec::new();
+        let invocations: Vec<Arc<Invocation>> = (0..self.clients).map(|_| Arc::default()).collect();
         for (p, mut client) in clients.into_iter().enumerate() {
+            let invocation = invocations[p].clone();
             let lab = timeline.clone();
             let ops = ops.clone();
             let mut stop = stop_rx.clone();
@@ -187,25 +221,36 @@ impl<W: Workload> WorkloadRunner<W> {
                     }
                     let invoke = lab.now();
                     let phase = lab.current_phase();
-                    let invocation = Invocation::default();
-                    let (mut op, given_up) = tokio::select! {
-                        op = client.step(seq, &invocation) => (op, false),
+                    invocation.begin(invoke, phase.clone());
+                    let done = tokio::select! {
+                        op = client.step(seq, &invocation) => Some(op),
+                        _ = wait_stopped(&mut stop, grace) => None,
+                    };
+                    let given_up = done.is_none();
+                    let op = match done {
+                        Some(mut op) => {
+                            op.process = p as u32;
+                            op.invoke = invoke;
+                            op.complete = lab.now();
+                            op.phase = phase;
+                            Some(op)
+                        }
                         // A client stuck past the stop signal is given up on,
                         // but its operation is recorded: it may have taken
                         // effect (Jepsen's `:info`).
-                        _ = wait_stopped(&mut stop, grace) => (
-                            invocation.abandoned(format!(
+                        None => invocation.pending(
+                            p as u32,
+                            lab.now(),
+                            &format!(
                                 "still running when the workload stopped (given up after {})",
                                 crate::duration::format(grace)
-                            )),
-                            true,
+                            ),
                         ),
                     };
-                    op.process = p as u32;
-                    op.invoke = invoke;
-                    op.complete = lab.now();
-                    op.phase = phase;
-                    ops.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+                    // Recorded before the slot is cleared: a snapshot in
+                    // between may show the op twice, never not at all.
+                    ops.lock().unwrap_or_else(|e| e.into_inner()).extend(op);
+                    invocation.end();
                     if given_up {
                         break;
                     }
@@ -217,6 +262,8 @@ impl<W: Workload> WorkloadRunner<W> {
             stop: stop_tx,
             tasks,
             ops,
+            invocations,
+            timeline: timeline.clone(),
         })
     }
 }
@@ -239,12 +286,25 @@ pub struct RunningWorkload {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     ops: Arc<Mutex<Vec<Op>>>,
+    invocations: Vec<Arc<Invocation>>,
+    timeline: Timeline,
 }
 
 impl RunningWorkload {
-    /// The operations completed so far (for live recovery detection).
+    /// The operations so far (for live recovery detection): those
+    /// completed, and each one still running as `unknown`, completed now
+    /// (a client hung across a heal must show as not served yet, not be
+    /// missing).
     pub fn snapshot(&self) -> History {
-        History::new(self.ops.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = self.timeline.now();
+        ops.extend(
+            self.invocations
+                .iter()
+                .enumerate()
+                .filter_map(|(p, i)| i.pending(p as u32, now, "still running")),
+        );
+        History::new(ops)
     }
 
     /// Stops every client and returns the history.
@@ -325,6 +385,24 @@ mod tests {
             hung.error.as_deref().unwrap_or("").contains("stop"),
             "{hung:?}"
         );
+    }
+
+    /// While it runs, the hung op shows in a snapshot as not served yet.
+    #[tokio::test]
+    async fn a_snapshot_shows_the_ops_still_running() {
+        let running = WorkloadRunner::new(Hanging)
+            .stop_grace(Duration::ZERO)
+            .start_on(&Timeline::new())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let snap = running.snapshot();
+        assert_eq!(snap.len(), 2, "{snap:?}");
+        assert_eq!(
+            (snap.ops[1].value, snap.ops[1].status),
+            (Some(1), OpStatus::Unknown)
+        );
+        assert_eq!(running.stop().await.len(), 2);
     }
 
     struct Silent;
