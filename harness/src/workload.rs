@@ -330,21 +330,28 @@ mod tests {
     use crate::history::OpStatus;
 
     /// Adds `seq` to a set; the second add hangs (a write stuck in a
-    /// failover, applied by the server but never answered).
-    struct Hanging;
-    struct HangingClient;
+    /// failover, applied by the server but never answered). `declare:
+    /// false` is a client that forgot to declare, hung from its first op.
+    struct Hanging {
+        declare: bool,
+    }
 
     #[async_trait::async_trait]
     impl Workload for Hanging {
-        type Client = HangingClient;
-        async fn open(&self, _process: u32) -> Result<HangingClient> {
-            Ok(HangingClient)
+        type Client = Hanging;
+        async fn open(&self, _process: u32) -> Result<Hanging> {
+            Ok(Hanging {
+                declare: self.declare,
+            })
         }
     }
 
     #[async_trait::async_trait]
-    impl Client for HangingClient {
+    impl Client for Hanging {
         async fn step(&mut self, seq: u64, invocation: &Invocation) -> Op {
+            if !self.declare {
+                std::future::pending::<()>().await;
+            }
             invocation.declare(Op::invoke("add").with_key("set").with_value(seq as i64));
             if seq == 1 {
                 std::future::pending::<()>().await;
@@ -360,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn an_op_running_at_stop_is_recorded_unknown_not_dropped() {
         let timeline = Timeline::new();
-        let running = WorkloadRunner::new(Hanging)
+        let running = WorkloadRunner::new(Hanging { declare: true })
             .stop_grace(Duration::from_millis(200))
             .start_on(&timeline)
             .await
@@ -390,7 +397,7 @@ mod tests {
     /// While it runs, the hung op shows in a snapshot as not served yet.
     #[tokio::test]
     async fn a_snapshot_shows_the_ops_still_running() {
-        let running = WorkloadRunner::new(Hanging)
+        let running = WorkloadRunner::new(Hanging { declare: true })
             .stop_grace(Duration::ZERO)
             .start_on(&Timeline::new())
             .await
@@ -405,28 +412,11 @@ mod tests {
         assert_eq!(running.stop().await.len(), 2);
     }
 
-    struct Silent;
-
-    #[async_trait::async_trait]
-    impl Workload for Silent {
-        type Client = Silent;
-        async fn open(&self, _process: u32) -> Result<Silent> {
-            Ok(Silent)
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Client for Silent {
-        async fn step(&mut self, _seq: u64, _invocation: &Invocation) -> Op {
-            std::future::pending().await
-        }
-    }
-
     /// A client that never declared its op still leaves a record, named
     /// as the bug it is, rather than a gap.
     #[tokio::test]
     async fn an_undeclared_op_at_stop_is_recorded_as_undeclared() {
-        let running = WorkloadRunner::new(Silent)
+        let running = WorkloadRunner::new(Hanging { declare: false })
             .stop_grace(Duration::ZERO)
             .start_on(&Timeline::new())
             .await

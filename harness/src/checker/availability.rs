@@ -647,6 +647,14 @@ mod tests {
         History::new(ops)
     }
 
+    /// The fault of these tests: every op from 5 s to the heal at 10 s
+    /// fails fast.
+    fn down(at: u64) -> Option<Op> {
+        (5_000..10_000)
+            .contains(&at)
+            .then(|| Op::fail("put", "down").at(ms(at), ms(at + 10)))
+    }
+
     /// The history that fooled the old checker (issue 12): 10 closed-loop
     /// clients; the fault from 5 s, healed at 10 s. Client 0 is served from
     /// the heal on; clients 1-9 each invoked a write at 9.9 s that hung
@@ -656,14 +664,10 @@ mod tests {
     #[test]
     fn a_client_hung_across_the_heal_is_not_recovered() {
         let h = clients(10, 30_000, |p, at| {
-            let hung = p > 0 && at >= 9_900;
-            ((5_000..10_000).contains(&at) || hung).then(|| {
-                if hung {
-                    Op::unknown("put", "still running at stop").at(ms(at), ms(30_000))
-                } else {
-                    Op::fail("put", "no leader").at(ms(at), ms(at + 10))
-                }
-            })
+            if p > 0 && at >= 9_900 {
+                return Some(Op::unknown("put", "still running at stop").at(ms(at), ms(30_000)));
+            }
+            down(at)
         });
         let c = Recovery::after(ms(10_000))
             .budget(Duration::from_secs(60))
@@ -689,9 +693,7 @@ mod tests {
             if p > 0 && (9_900..10_000).contains(&at) {
                 return Some(Op::unknown("put", "timeout").at(ms(at), ms(20_000)));
             }
-            (5_000..10_000)
-                .contains(&at)
-                .then(|| Op::fail("put", "no leader").at(ms(at), ms(at + 10)))
+            down(at)
         });
         let r = Recovery::after(ms(10_000)).measure(&h).unwrap();
         assert!(r.at >= ms(20_000), "{r:?}");
@@ -706,12 +708,10 @@ mod tests {
     #[test]
     fn a_stall_the_heal_causes_delays_recovery() {
         let h = clients(10, 30_000, |_, at| {
-            if (5_000..10_000).contains(&at) {
-                return Some(Op::fail("put", "partitioned").at(ms(at), ms(at + 10)));
+            if (10_500..10_600).contains(&at) {
+                return Some(Op::ok("put").at(ms(at), ms(at + 2_200)));
             }
-            (10_500..10_600)
-                .contains(&at)
-                .then(|| Op::ok("put").at(ms(at), ms(at + 2_200)))
+            down(at)
         });
         let r = Recovery::after(ms(10_000)).measure(&h).unwrap();
         assert!(r.at >= ms(12_700), "after the stall ended: {r:?}");
@@ -735,9 +735,7 @@ mod tests {
                 // The last attempt in the fault, then a backoff to 20 s.
                 return Some(Op::fail("put", "refused").at(ms(at), ms(19_910)));
             }
-            (5_000..10_000)
-                .contains(&at)
-                .then(|| Op::fail("put", "down").at(ms(at), ms(at + 10)))
+            down(at)
         });
         let h = History::new(
             h.ops

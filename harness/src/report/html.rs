@@ -156,22 +156,8 @@ pub fn render(reports: &[Report], root: &Path) -> String {
         if let Some(e) = &r.error {
             h.push_str(&format!("<p class=\"error\">{}</p>\n", escape(e)));
         }
-        let failures = r.failures();
-        if !failures.is_empty() {
-            h.push_str("<ul class=\"failures\">\n");
-            for f in failures {
-                h.push_str(&format!("<li>{}</li>\n", escape(&f)));
-            }
-            h.push_str("</ul>\n");
-        }
-        let not_reproduced = r.not_reproduced();
-        if !not_reproduced.is_empty() {
-            h.push_str("<ul class=\"not-reproduced\">\n");
-            for line in not_reproduced {
-                h.push_str(&format!("<li>{}</li>\n", escape(&line)));
-            }
-            h.push_str("</ul>\n");
-        }
+        push_list(&mut h, "failures", &r.failures());
+        push_list(&mut h, "not-reproduced", &r.not_reproduced());
         if dir.join(super::svg::FILE).exists() {
             h.push_str(&format!(
                 "<img class=\"timeline\" alt=\"timeline of {0}\" src=\"{0}/{1}\">\n",
@@ -185,6 +171,18 @@ pub fn render(reports: &[Report], root: &Path) -> String {
     }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// Appends `<ul class="{class}">` of `lines`, if there are any.
+fn push_list(h: &mut String, class: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    h.push_str(&format!("<ul class=\"{class}\">\n"));
+    for line in lines {
+        h.push_str(&format!("<li>{}</li>\n", escape(line)));
+    }
+    h.push_str("</ul>\n");
 }
 
 /// Rebuilds `index.html` in `root` from every report there.
@@ -206,7 +204,7 @@ mod tests {
     /// and names the cause, its ratio and what it would need.
     #[test]
     fn a_cause_not_reproduced_is_not_shown_plain_valid() {
-        use crate::checker::{Check, CheckKind, Inconclusive, UnknownPolicy};
+        use crate::checker::UnknownPolicy;
         use crate::spec::{IncidentSpec, Variant};
         let mut r = Report::skipped(
             &IncidentSpec::new("roblox_before", "roblox", Variant::Before),
@@ -215,21 +213,7 @@ mod tests {
         );
         r.outcome = RunOutcome::Completed;
         r.error = None;
-        r.checks = vec![
-            Check::signature("log_store.slow_leader", true, "x6"),
-            Check::inconclusive(
-                "streaming.contention",
-                CheckKind::Signature,
-                Inconclusive {
-                    cause: "streaming contention".into(),
-                    measure: "KV write p50 streaming / blocking".into(),
-                    measured: 1.04,
-                    needed: 3.0,
-                    needs: "128-core servers".into(),
-                    policy: UnknownPolicy::Pass,
-                },
-            ),
-        ];
+        r.checks = crate::checker::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
         r.verdict = Report::judge(Variant::Before, &r.checks);
         let h = render(&[r], Path::new("/nonexistent"));
         assert!(h.contains(r#"<tr class="inconclusive""#), "{h}");

@@ -195,23 +195,9 @@ mod tests {
     /// testcase that names the cause, its ratio and what it would need.
     #[test]
     fn a_cause_not_reproduced_is_named_in_a_passing_testcase() {
-        use crate::checker::{Inconclusive, UnknownPolicy};
+        use crate::checker::UnknownPolicy;
         let mut r = report("r_before", Variant::Before, None, 0);
-        r.checks = vec![
-            Check::signature("log_store.slow_leader", true, "x6"),
-            Check::inconclusive(
-                "streaming.contention",
-                CheckKind::Signature,
-                Inconclusive {
-                    cause: "streaming contention".into(),
-                    measure: "KV write p50 streaming / blocking".into(),
-                    measured: 1.04,
-                    needed: 3.0,
-                    needs: "128-core servers".into(),
-                    policy: UnknownPolicy::Pass,
-                },
-            ),
-        ];
+        r.checks = crate::checker::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
         r.verdict = Report::judge(Variant::Before, &r.checks);
         let x = render(&[r]);
         assert!(x.contains(r#"failures="0""#), "{x}");

@@ -453,32 +453,16 @@ mod tests {
     /// because the check states `unknown = pass`.
     #[test]
     fn an_unreproduced_cause_is_unknown_and_passes_only_by_its_policy() {
-        use crate::checker::Inconclusive;
-        let freelist = Check::signature("log_store.slow_leader", true, "x6");
-        let contention = |policy| {
-            Check::inconclusive(
-                "streaming.contention",
-                CheckKind::Signature,
-                Inconclusive {
-                    cause: "streaming contention".into(),
-                    measure: "KV write p50 streaming / blocking".into(),
-                    measured: 1.04,
-                    needed: 3.0,
-                    needs: "128-core servers; 2 here".into(),
-                    policy,
-                },
-            )
-        };
-        let checks = [freelist.clone(), contention(UnknownPolicy::Pass)];
+        use crate::checker::tests::reproduced_and_not;
+        let checks = reproduced_and_not(UnknownPolicy::Pass);
+        let [freelist, contention] = checks.clone();
+
         assert_eq!(Report::judge(Variant::Before, &checks), Verdict::Unknown);
         assert!(Report::passes(Variant::Before, &checks));
-        let strict = [freelist.clone(), contention(UnknownPolicy::Fail)];
+        let strict = reproduced_and_not(UnknownPolicy::Fail);
         assert!(!Report::passes(Variant::Before, &strict));
         // Nothing reproduced at all is never a pass.
-        assert!(!Report::passes(
-            Variant::Before,
-            &[contention(UnknownPolicy::Pass)]
-        ));
+        assert!(!Report::passes(Variant::Before, &[contention]));
         // An unknown with no stated policy fails, as before.
         let bare = Check::new("x", CheckKind::Always, Verdict::Unknown, "too few ops");
         assert!(!Report::passes(Variant::Before, &[freelist, bare]));
