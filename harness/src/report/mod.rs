@@ -323,9 +323,16 @@ impl Report {
             .map(|c| format!("{} ({:?}): {}", c.name, c.verdict, c.detail))
             .collect();
         if out.is_empty() && !self.passed() && self.outcome == RunOutcome::Completed {
-            out.push(match self.variant {
-                Variant::Before => "no signature check was reproduced: a before variant must show the outage's signature".into(),
-                Variant::After => "no requirement check was decided: an after variant must check recovery and integrity".into(),
+            let recorded = self
+                .checks
+                .iter()
+                .any(|c| c.kind == needed_kind(self.variant));
+            out.push(match (self.variant, recorded) {
+                (Variant::Before, false) => "no signature check was recorded: a before variant must show the outage's signature".into(),
+                (Variant::After, false) => "no requirement check was recorded: an after variant must check recovery and integrity".into(),
+                // Recorded, but each undecided (passing by its policy).
+                (Variant::Before, true) => "no signature was reproduced: every signature check is undecided at this scale".into(),
+                (Variant::After, true) => "no requirement was decided: every requirement check is undecided at this scale".into(),
             });
         }
         out
