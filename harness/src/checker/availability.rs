@@ -20,6 +20,8 @@
 //!     invoked in;
 //!   - the window holds at least `min_ops` ops (default: one per client
 //!     alive at the heal), so one op cannot make a window;
+//!   - with a settle period ([`Recovery::settle`]), the judged span runs
+//!     to at least `heal + settle`, however early the window starts;
 //!   - at least `X` of them are served (default 0.95), and none is a
 //!     stall (unserved for longer than the stall limit): rare quick
 //!     failures are tolerated, a client left waiting is not. Windows start
@@ -118,6 +120,7 @@ pub struct Recovery {
     min_ops: Option<usize>,
     share: f64,
     stall: Option<Duration>,
+    settle: Duration,
     budget: Option<Duration>,
     selection: Selection,
 }
@@ -199,6 +202,7 @@ impl Recovery {
             min_ops: None,
             share: 1.0,
             stall: Some(Duration::from_secs(1)),
+            settle: Duration::ZERO,
             budget: None,
             selection: Selection::All,
         }
@@ -259,6 +263,16 @@ impl Recovery {
     /// is good.
     pub fn stall(mut self, limit: Option<Duration>) -> Self {
         self.stall = limit;
+        self
+    }
+
+    /// The settle period from the heal (default none): the judged span runs
+    /// from the window's start to at least `heal + settle`, so a loss of
+    /// service the heal causes later on (a healed node forcing an election
+    /// seconds after it rejoins) is inside it rather than after a window
+    /// already called good.
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
         self
     }
 
@@ -357,7 +371,7 @@ impl Recovery {
             .collect();
         starts.dedup();
         for start in starts {
-            let stop = start + self.window;
+            let stop = (start + self.window).max(self.from + self.settle);
             if stop > end {
                 return None;
             }
@@ -722,6 +736,27 @@ mod tests {
         // Without a stall limit a slow ok is service, as before.
         let lax = Recovery::after(ms(10_000)).stall(None).measure(&h).unwrap();
         assert!(lax.at < ms(10_200), "{lax:?}");
+    }
+
+    /// Issue 17: the healed node forced an election 6 s after the heal,
+    /// stalling every client for 2 s. The first window after the heal was
+    /// already good, so the disruption the heal caused fell after the
+    /// "recovery"; a settle period of 10 s judges it.
+    #[test]
+    fn a_settle_period_sees_a_disruption_the_heal_causes_later() {
+        let h = clients(10, 40_000, |_, at| {
+            if (16_000..16_100).contains(&at) {
+                return Some(Op::unknown("put", "timeout").at(ms(at), ms(at + 2_000)));
+            }
+            down(at)
+        });
+        let early = Recovery::after(ms(10_000)).measure(&h).unwrap();
+        assert_eq!(early.at, ms(10_000), "by the first window alone");
+        let settled = Recovery::after(ms(10_000))
+            .settle(Duration::from_secs(10))
+            .measure(&h)
+            .unwrap();
+        assert!(settled.at >= ms(18_000), "{settled:?}");
     }
 
     /// A client silent since the heal (its retry backed off) is not back:
