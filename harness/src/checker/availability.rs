@@ -449,7 +449,9 @@ impl Recovery {
             }
             None => {
                 let back = coverage.back_at.len();
-                let why = if back < coverage.needed {
+                let why = if coverage.clients.is_empty() {
+                    format!("no client invoked an op after the {}", self.from_what)
+                } else if back < coverage.needed {
                     format!(
                         "{} of the {} clients alive at the {} had no op invoked after it served ({needed} needed)",
                         coverage.clients.len() - back,
@@ -837,6 +839,8 @@ mod tests {
             .budget(Duration::from_secs(60))
             .check(&h);
         assert_eq!(c.verdict, Verdict::Invalid);
+        let none = Recovery::after(ms(50_000)).check(&h);
+        assert!(none.detail.contains("no client invoked"), "{}", none.detail);
         assert!(!c.figures.contains_key("recovery_secs"));
         assert!(c.detail.starts_with("not recovered"), "{}", c.detail);
     }
