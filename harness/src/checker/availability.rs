@@ -84,6 +84,15 @@ fn is_success(op: &Op) -> bool {
     op.status == OpStatus::Ok
 }
 
+/// `x`, if it is a share (0..=1); else a panic naming `what` and an example.
+fn share(what: &str, x: f64, example: f64) -> f64 {
+    assert!(
+        (0.0..=1.0).contains(&x),
+        "{what} is within 0..=1 (e.g. {example}), not {x}"
+    );
+    x
+}
+
 /// Which operations an availability measure looks at.
 #[derive(Clone, Debug, Default)]
 enum Selection {
@@ -228,11 +237,7 @@ impl Recovery {
     /// # Panics
     /// If `x` is not within 0..=1.
     pub fn ratio(mut self, x: f64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&x),
-            "a success ratio is within 0..=1 (e.g. 0.95), not {x}"
-        );
-        self.ratio = x;
+        self.ratio = share("a success ratio", x, 0.95);
         self
     }
 
@@ -240,13 +245,9 @@ impl Recovery {
     /// (default 1.0: every one). At least one client is always needed.
     ///
     /// # Panics
-    /// If `share` is not within 0..=1.
-    pub fn clients(mut self, share: f64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&share),
-            "a share of clients is within 0..=1 (e.g. 0.9), not {share}"
-        );
-        self.share = share;
+    /// If `x` is not within 0..=1.
+    pub fn clients(mut self, x: f64) -> Self {
+        self.share = share("a share of clients", x, 0.9);
         self
     }
 
