@@ -261,7 +261,8 @@ impl Recovery {
     /// How long a client may wait on one op and still count as served
     /// (default 1 s); `None` counts every `ok` as served, however slow.
     /// An unserved op longer than this is a stall: no window it overlaps
-    /// is good.
+    /// is good. Ops that wait by design (long polls, blocking queries)
+    /// are not service requests: leave them out with [`Recovery::of`].
     pub fn stall(mut self, limit: Option<Duration>) -> Self {
         self.stall = limit;
         self
