@@ -100,6 +100,12 @@ impl Op {
         Op::new(f, OpStatus::Unknown).with_error(error)
     }
 
+    /// An operation as invoked, not yet completed: `unknown` until it is
+    /// (what [`crate::workload::Invocation::declare`] takes).
+    pub fn invoke(f: impl Into<String>) -> Self {
+        Op::new(f, OpStatus::Unknown)
+    }
+
     /// Sets the key.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());

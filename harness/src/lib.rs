@@ -42,7 +42,7 @@ pub mod prelude {
     pub use crate::lab::{ContainerSpec, Fixture, Lab, LabCtx, Node, WaitFor};
     pub use crate::report::Report;
     pub use crate::spec::{IncidentSpec, Requirement, Variant};
-    pub use crate::workload::{Client, Workload, WorkloadRunner};
+    pub use crate::workload::{Client, Invocation, Workload, WorkloadRunner};
     pub use crate::Outcome;
     pub use std::time::Duration;
 }

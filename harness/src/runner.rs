@@ -353,7 +353,11 @@ async fn run_once(
                     .map_err(|e| Failure::Message(format!("writing the report: {e:#}")))?,
             };
             lab.teardown().await;
-            let failure = (report.verdict != Verdict::Valid).then(|| {
+            // Undecided checks are said out loud, pass or fail.
+            for line in report.not_reproduced() {
+                loud(&format!("incident {}: {line}", report.incident));
+            }
+            let failure = (!report.passed()).then(|| {
                 Failure::Message(format!(
                     "incident {} ({} variant): verdict {:?}\n{}\ntimeline:\n{}",
                     report.incident,

@@ -23,7 +23,7 @@ use harness::history::{History, Op, OpStatus};
 use harness::images::{self, ImageId};
 use harness::lab::{ContainerSpec, LabCtx, WaitFor};
 use harness::report::Report;
-use harness::workload::{Client, Workload, WorkloadRunner};
+use harness::workload::{Client, Invocation, Workload, WorkloadRunner};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -263,9 +263,10 @@ impl EchoClient {
 
 #[async_trait::async_trait]
 impl Client for EchoClient {
-    async fn step(&mut self, seq: u64) -> Op {
+    async fn step(&mut self, seq: u64, invocation: &Invocation) -> Op {
         // Unique per client and echo, so an answer names its request.
         let n = i64::from(self.process) * 1_000_000_000 + seq as i64;
+        invocation.declare(Op::invoke("echo").with_value(n));
         match self.echo(n).await {
             Ok(line) => {
                 let got: Vec<i64> = line.trim().parse().map(|v| vec![v]).unwrap_or_default();

@@ -1,18 +1,47 @@
 //! Availability: did the service answer, and how soon after the fault was
-//! healed did it answer again?
+//! healed did every client have service again?
 //!
-//! An operation is a success if it is `ok` and a failure if it is `fail` or
-//! `unknown`. Operations are placed in time by their *invocation*: the
-//! question is whether requests issued at a given moment were served.
+//! An operation is *served* if it is `ok` and, unless the stall limit is
+//! off, answered within it ([`Recovery::stall`], default 1 s): a request a
+//! client waited on for seconds was not service, even if it ended `ok`.
+//! Everything else (`fail`, `unknown`, slow) is unserved.
 //!
-//! - [`Recovery`]: recovery time = from the heal (or a named mitigation) to
-//!   the **start** of the first window of `W` seconds (default 5 s) whose
-//!   success ratio is at least `X` (default 0.95), judged against the
-//!   budget: the check [`crate::report::RECOVERY_CHECK`]
+//! - [`Recovery`]: the service is recovered at the start `s` (the
+//!   invocation of a served op at or after the heal, or a named
+//!   mitigation) of the first window `[s, s + W)` (default 5 s) such that
+//!   - **every client is back** (client coverage): each client (process)
+//!     alive at the heal, or a stated share of them ([`Recovery::clients`]),
+//!     has completed a served op invoked at or after the heal by the
+//!     window's end. A client hung across the heal is not back until an op
+//!     it invoked after the heal is answered;
+//!   - ops are placed by their whole span, invocation to completion: an op
+//!     belongs to every window it overlaps, so one still in flight (hung)
+//!     counts against every window it spans, not only the one it was
+//!     invoked in;
+//!   - the window holds at least `min_ops` ops (default: one per client
+//!     alive at the heal), so one op cannot make a window;
+//!   - with a settle period ([`Recovery::settle`]), the judged span runs
+//!     to at least `heal + settle`, however early the window starts;
+//!   - at least `X` of them are served (default 0.95), and none is a
+//!     stall (unserved for longer than the stall limit): rare quick
+//!     failures are tolerated, a client left waiting is not. Windows start
+//!     at or after the heal and ops in flight across it count, so a loss
+//!     of service the heal itself causes (an election it triggers, a
+//!     latency spike) delays recovery rather than hiding inside it.
+//!
+//!   The recovery time is from the heal to the later of `s` and the
+//!   completion that brought the last needed client back; both are
+//!   reported (`recovery_invoked_secs`, `recovery_completed_secs`), judged
+//!   against the budget: the check [`crate::report::RECOVERY_CHECK`]
 //!   (`availability.recovery`), with the figure `recovery_secs`.
 //! - [`time_to_detect`]: from a fault to the first failure the clients saw.
 //! - [`Downtime`]: time without service: buckets whose success ratio is
 //!   below a threshold, or without any operation while the workload ran.
+//!
+//! A client-side history of any kind works: for sessions (chat clients
+//! back online), record one op per client per attempt or probe (`f` e.g.
+//! `online`, `process` = the client, invoked when it tried, completed when
+//! it was online or gave up) and call `Recovery::after(t).of(["online"])`.
 //!
 //! ```
 //! use harness::checker::availability::Recovery;
@@ -33,7 +62,9 @@
 //!     .budget(Duration::from_secs(30))
 //!     .check(&History::new(ops));
 //! assert!(check.verdict.is_valid());
-//! assert_eq!(check.figures["recovery_secs"], 1.0);
+//! // The first good window starts at 3 s; its first answer came at 3.01 s.
+//! assert_eq!(check.figures["recovery_invoked_secs"], 1.0);
+//! assert_eq!(check.figures["recovery_secs"], 1.01);
 //! ```
 
 use super::Check;
@@ -42,6 +73,7 @@ use crate::history::{History, Op, OpStatus};
 use crate::report::RECOVERY_CHECK;
 use crate::timeline::{Event, EventKind};
 use anyhow::{bail, Result};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 fn secs(d: Duration) -> String {
@@ -50,6 +82,15 @@ fn secs(d: Duration) -> String {
 
 fn is_success(op: &Op) -> bool {
     op.status == OpStatus::Ok
+}
+
+/// `x`, if it is a share (0..=1); else a panic naming `what` and an example.
+fn share(what: &str, x: f64, example: f64) -> f64 {
+    assert!(
+        (0.0..=1.0).contains(&x),
+        "{what} is within 0..=1 (e.g. {example}), not {x}"
+    );
+    x
 }
 
 /// Which operations an availability measure looks at.
@@ -85,7 +126,10 @@ pub struct Recovery {
     from_what: String,
     window: Duration,
     ratio: f64,
-    min_ops: usize,
+    min_ops: Option<usize>,
+    share: f64,
+    stall: Option<Duration>,
+    settle: Duration,
     budget: Option<Duration>,
     selection: Selection,
 }
@@ -93,12 +137,66 @@ pub struct Recovery {
 /// A measured recovery.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recovered {
-    /// When the first good window starts (time since the lab started).
+    /// When the first good window starts: the invocation of a served op
+    /// (time since the lab started).
     pub at: Duration,
-    /// From the heal to `at`.
+    /// When the last client needed for coverage had its first served op
+    /// invoked after the heal answered (time since the lab started).
+    pub covered_at: Duration,
+    /// From the heal to the later of `at` and `covered_at`.
     pub after: Duration,
-    /// The success ratio of that window.
+    /// The served share of the window's ops.
     pub ratio: f64,
+    /// The clients that had to come back (alive at the heal).
+    pub clients: usize,
+    /// How many of them were back by the end of the window.
+    pub back: usize,
+}
+
+/// Why a history shows no recovery, for the check's detail.
+#[derive(Clone, Debug, PartialEq)]
+struct Coverage {
+    /// Clients alive at the heal.
+    clients: BTreeSet<u32>,
+    /// Each one's first served op invoked at or after the heal: its
+    /// completion.
+    back_at: BTreeMap<u32, Duration>,
+    /// How many must be back.
+    needed: usize,
+}
+
+impl Coverage {
+    /// The completion by which `needed` clients were back, if ever.
+    fn covered_at(&self) -> Option<Duration> {
+        let mut times: Vec<Duration> = self.back_at.values().copied().collect();
+        times.sort();
+        times.get(self.needed.checked_sub(1)?).copied()
+    }
+}
+
+/// Counts of ops overlapping a window, from sorted invocation and
+/// completion times: an op overlaps `[s, e)` iff it was invoked before `e`
+/// and had not completed before `s`.
+#[derive(Default)]
+struct Spans {
+    invoked: Vec<Duration>,
+    completed: Vec<Duration>,
+}
+
+impl Spans {
+    fn push(&mut self, op: &Op) {
+        self.invoked.push(op.invoke);
+        self.completed.push(op.complete.max(op.invoke));
+    }
+
+    fn sort(&mut self) {
+        self.invoked.sort();
+        self.completed.sort();
+    }
+
+    fn overlapping(&self, s: Duration, e: Duration) -> usize {
+        self.invoked.partition_point(|t| *t < e) - self.completed.partition_point(|t| *t < s)
+    }
 }
 
 impl Recovery {
@@ -110,7 +208,10 @@ impl Recovery {
             from_what: "heal".into(),
             window: Duration::from_secs(5),
             ratio: 0.95,
-            min_ops: 1,
+            min_ops: None,
+            share: 1.0,
+            stall: Some(Duration::from_secs(1)),
+            settle: Duration::ZERO,
             budget: None,
             selection: Selection::All,
         }
@@ -131,23 +232,49 @@ impl Recovery {
         self
     }
 
-    /// The success ratio `X` a window needs (default 0.95).
+    /// The served share `X` of ops a window needs (default 0.95).
     ///
     /// # Panics
     /// If `x` is not within 0..=1.
     pub fn ratio(mut self, x: f64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&x),
-            "a success ratio is within 0..=1 (e.g. 0.95), not {x}"
-        );
-        self.ratio = x;
+        self.ratio = share("a success ratio", x, 0.95);
         self
     }
 
-    /// The fewest operations a window needs to count (default 1): a window
-    /// with fewer shows nothing either way.
+    /// The share of the clients alive at the heal that must be back
+    /// (default 1.0: every one). At least one client is always needed.
+    ///
+    /// # Panics
+    /// If `x` is not within 0..=1.
+    pub fn clients(mut self, x: f64) -> Self {
+        self.share = share("a share of clients", x, 0.9);
+        self
+    }
+
+    /// The fewest ops a window needs to count (default: one per client
+    /// alive at the heal): a window with fewer shows nothing either way.
     pub fn min_ops(mut self, n: usize) -> Self {
-        self.min_ops = n.max(1);
+        self.min_ops = Some(n.max(1));
+        self
+    }
+
+    /// How long a client may wait on one op and still count as served
+    /// (default 1 s); `None` counts every `ok` as served, however slow.
+    /// An unserved op longer than this is a stall: no window it overlaps
+    /// is good. Ops that wait by design (long polls, blocking queries)
+    /// are not service requests: leave them out with [`Recovery::of`].
+    pub fn stall(mut self, limit: Option<Duration>) -> Self {
+        self.stall = limit;
+        self
+    }
+
+    /// The settle period from the heal (default none): the judged span runs
+    /// from the window's start to at least `heal + settle`, so a loss of
+    /// service the heal causes later on (a healed node forcing an election
+    /// seconds after it rejoins) is inside it rather than after a window
+    /// already called good.
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
         self
     }
 
@@ -164,64 +291,138 @@ impl Recovery {
         self
     }
 
-    /// Finds the first good window starting at or after the heal. A window
-    /// starts at the invocation of a *successful* operation (silence or a
-    /// failure is never the moment service came back) and must end before
-    /// the last operation completed (a window the history does not cover
-    /// shows nothing).
+    fn served(&self, op: &Op) -> bool {
+        is_success(op) && self.stall.is_none_or(|limit| op.latency() <= limit)
+    }
+
+    fn stalled(&self, op: &Op) -> bool {
+        !self.served(op) && self.stall.is_some_and(|limit| op.latency() > limit)
+    }
+
+    /// The clients alive at the heal (an op invoked before it and one
+    /// invoked or completing at or after it: a client that had finished
+    /// before the heal is not waited for), or, if none, every client that
+    /// invoked after it (a workload started after a mitigation).
+    fn coverage(&self, ops: &[&Op]) -> Coverage {
+        let before: BTreeSet<u32> = ops
+            .iter()
+            .filter(|o| o.invoke < self.from)
+            .map(|o| o.process)
+            .collect();
+        let later: BTreeSet<u32> = ops
+            .iter()
+            .filter(|o| o.invoke >= self.from || o.complete >= self.from)
+            .map(|o| o.process)
+            .collect();
+        let mut clients: BTreeSet<u32> = before.intersection(&later).copied().collect();
+        if clients.is_empty() {
+            clients = ops
+                .iter()
+                .filter(|o| o.invoke >= self.from)
+                .map(|o| o.process)
+                .collect();
+        }
+        let mut back_at = BTreeMap::new();
+        for o in ops
+            .iter()
+            .filter(|o| o.invoke >= self.from && clients.contains(&o.process) && self.served(o))
+        {
+            let t = back_at.entry(o.process).or_insert(o.complete);
+            *t = (*t).min(o.complete);
+        }
+        let needed =
+            ((clients.len() as f64 * self.share).ceil() as usize).clamp(1, clients.len().max(1));
+        Coverage {
+            clients,
+            back_at,
+            needed,
+        }
+    }
+
+    /// Finds the first good window starting at or after the heal (see the
+    /// module documentation). A window must end before the last operation
+    /// completed: a window the history does not cover shows nothing.
     pub fn measure(&self, history: &History) -> Option<Recovered> {
         let ops = self.selection.select(history);
+        self.find(&ops, &self.coverage(&ops))
+    }
+
+    fn find(&self, ops: &[&Op], coverage: &Coverage) -> Option<Recovered> {
         let end = ops.iter().map(|o| o.complete).max()?;
+        let covered_at = coverage.covered_at()?;
+        let min_ops = self.min_ops.unwrap_or(coverage.clients.len().max(1));
+        let (mut all, mut served, mut stalls) =
+            (Spans::default(), Spans::default(), Spans::default());
+        for o in ops {
+            all.push(o);
+            if self.served(o) {
+                served.push(o);
+            }
+            if self.stalled(o) {
+                stalls.push(o);
+            }
+        }
+        for s in [&mut all, &mut served, &mut stalls] {
+            s.sort();
+        }
         let first = ops.partition_point(|o| o.invoke < self.from);
-        let starts = ops[first..]
+        let mut starts: Vec<Duration> = ops[first..]
             .iter()
-            .filter(|o| is_success(o))
-            .map(|o| o.invoke);
-        let mut hi = first; // ops[first..hi] are in the current window
-        let mut good = 0usize;
-        let mut lo = first;
+            .filter(|o| self.served(o))
+            .map(|o| o.invoke)
+            .collect();
+        starts.dedup();
         for start in starts {
-            if start + self.window > end {
+            let stop = (start + self.window).max(self.from + self.settle);
+            if stop > end {
                 return None;
             }
-            while lo < ops.len() && ops[lo].invoke < start {
-                if lo < hi && is_success(ops[lo]) {
-                    good -= 1;
-                }
-                lo += 1;
+            if covered_at > stop || stalls.overlapping(start, stop) > 0 {
+                continue;
             }
-            hi = hi.max(lo);
-            while hi < ops.len() && ops[hi].invoke < start + self.window {
-                if is_success(ops[hi]) {
-                    good += 1;
-                }
-                hi += 1;
+            let n = all.overlapping(start, stop);
+            if n < min_ops {
+                continue;
             }
-            let n = hi - lo;
-            if n >= self.min_ops {
-                let r = good as f64 / n as f64;
-                if r >= self.ratio {
-                    return Some(Recovered {
-                        at: start,
-                        after: start - self.from,
-                        ratio: r,
-                    });
-                }
+            let r = served.overlapping(start, stop) as f64 / n as f64;
+            if r >= self.ratio {
+                let back = coverage.back_at.values().filter(|t| **t <= stop).count();
+                return Some(Recovered {
+                    at: start,
+                    covered_at,
+                    after: start.max(covered_at) - self.from,
+                    ratio: r,
+                    clients: coverage.clients.len(),
+                    back,
+                });
             }
         }
         None
     }
 
     /// The check `availability.recovery` (kind requirement): valid iff the
-    /// service recovered within the budget; figure `recovery_secs` when it
-    /// recovered at all.
+    /// service recovered within the budget; figures `recovery_secs`,
+    /// `recovery_invoked_secs` and `recovery_completed_secs` when it
+    /// recovered at all, `clients` and `clients_back` always.
     pub fn check(&self, history: &History) -> Check {
+        let ops = self.selection.select(history);
+        let coverage = self.coverage(&ops);
         let rule = format!(
-            "first {} window with at least {:.0}% of operations ok",
+            "first {} window with every needed client back, at least {:.0}% of its operations served{}",
             secs(self.window),
-            self.ratio * 100.0
+            self.ratio * 100.0,
+            match self.stall {
+                Some(s) => format!(" and none stalled over {}", secs(s)),
+                None => String::new(),
+            }
         );
-        let mut check = match self.measure(history) {
+        let needed = format!(
+            "{} of the {} clients alive at the {}",
+            coverage.needed,
+            coverage.clients.len(),
+            self.from_what
+        );
+        let mut check = match self.find(&ops, &coverage) {
             Some(r) => {
                 let within = self.budget.is_none_or(|b| r.after <= b);
                 let judged = match self.budget {
@@ -233,29 +434,52 @@ impl Recovery {
                     RECOVERY_CHECK,
                     within,
                     format!(
-                        "recovered {:.1}s after the {} ({rule} starts at {:.1}s): {judged}",
+                        "recovered {:.1}s after the {} ({rule} starts at {:.1}s; {needed} back by {:.1}s): {judged}",
                         r.after.as_secs_f64(),
                         self.from_what,
-                        r.at.as_secs_f64()
+                        r.at.as_secs_f64(),
+                        r.covered_at.as_secs_f64(),
                     ),
                 )
                 .with_figure("recovery_secs", r.after.as_secs_f64())
+                .with_figure("recovery_invoked_secs", (r.at - self.from).as_secs_f64())
+                .with_figure(
+                    "recovery_completed_secs",
+                    r.covered_at.saturating_sub(self.from).as_secs_f64(),
+                )
                 .with_figure("window_ratio", r.ratio)
             }
-            None => Check::requirement(
-                RECOVERY_CHECK,
-                false,
-                format!(
-                    "not recovered: no {rule} after the {} at {:.1}s",
-                    self.from_what,
-                    self.from.as_secs_f64()
-                ),
-            ),
+            None => {
+                let back = coverage.back_at.len();
+                let why = if coverage.clients.is_empty() {
+                    format!("no client invoked an op after the {}", self.from_what)
+                } else if back < coverage.needed {
+                    format!(
+                        "{} of the {} clients alive at the {} had no op invoked after it served ({needed} needed)",
+                        coverage.clients.len() - back,
+                        coverage.clients.len(),
+                        self.from_what,
+                    )
+                } else {
+                    format!("no {rule}")
+                };
+                Check::requirement(
+                    RECOVERY_CHECK,
+                    false,
+                    format!(
+                        "not recovered: {why} after the {} at {:.1}s",
+                        self.from_what,
+                        self.from.as_secs_f64()
+                    ),
+                )
+            }
         };
         check = check
             .with_figure("from_secs", self.from.as_secs_f64())
             .with_figure("window_secs", self.window.as_secs_f64())
-            .with_figure("ratio", self.ratio);
+            .with_figure("ratio", self.ratio)
+            .with_figure("clients", coverage.clients.len() as f64)
+            .with_figure("clients_back", coverage.back_at.len() as f64);
         if let Some(b) = self.budget {
             check = check.with_figure("budget_secs", b.as_secs_f64());
         }
@@ -422,18 +646,170 @@ mod tests {
         )
     }
 
+    /// `clients` closed-loop clients, one 10 ms op every 100 ms each,
+    /// from 0 to `total` ms; each client's ops are shaped by `f(process,
+    /// invoke_ms)`: `None` for the usual ok op, or `Some(op)` (with its
+    /// times set) to replace it; a replaced op's completion is when that
+    /// client next invokes.
+    fn clients(n: u32, total: u64, f: impl Fn(u32, u64) -> Option<Op>) -> History {
+        let mut ops = Vec::new();
+        for p in 0..n {
+            let mut at = 0;
+            while at < total {
+                let op = f(p, at).unwrap_or_else(|| Op::ok("put").at(ms(at), ms(at + 10)));
+                let next = (op.complete.as_millis() as u64).max(at) + 90;
+                ops.push(op.by(p));
+                at = next;
+            }
+        }
+        History::new(ops)
+    }
+
+    /// The fault of these tests: every op from 5 s to the heal at 10 s
+    /// fails fast.
+    fn down(at: u64) -> Option<Op> {
+        (5_000..10_000)
+            .contains(&at)
+            .then(|| Op::fail("put", "down").at(ms(at), ms(at + 10)))
+    }
+
+    /// The history that fooled the old checker (issue 12): 10 closed-loop
+    /// clients; the fault from 5 s, healed at 10 s. Client 0 is served from
+    /// the heal on; clients 1-9 each invoked a write at 9.9 s that hung
+    /// until the workload stopped at 30 s (`unknown`). By invocation alone
+    /// the window after the heal held only client 0's ops, all ok: 0 s
+    /// recovery while 9 of 10 clients had no service.
+    #[test]
+    fn a_client_hung_across_the_heal_is_not_recovered() {
+        let h = clients(10, 30_000, |p, at| {
+            if p > 0 && at >= 9_900 {
+                return Some(Op::unknown("put", "still running at stop").at(ms(at), ms(30_000)));
+            }
+            down(at)
+        });
+        let c = Recovery::after(ms(10_000))
+            .budget(Duration::from_secs(60))
+            .check(&h);
+        assert_eq!(c.verdict, Verdict::Invalid, "{}", c.detail);
+        assert!(c.detail.contains("9 of the 10 clients"), "{}", c.detail);
+        assert_eq!(c.figures["clients"], 10.0);
+        assert_eq!(c.figures["clients_back"], 1.0);
+        // Only rules that say so call it recovered: 10% of the clients
+        // back, half the ops served, hung ops not stalls.
+        let one = Recovery::after(ms(10_000))
+            .clients(0.1)
+            .ratio(0.5)
+            .stall(None);
+        assert!(one.measure(&h).is_some());
+    }
+
+    /// The same clients hung until 20 s, then served again: recovery is
+    /// not before their hung ops ended (it was 0 s by invocation).
+    #[test]
+    fn recovery_waits_for_the_last_hung_client() {
+        let h = clients(10, 40_000, |p, at| {
+            if p > 0 && (9_900..10_000).contains(&at) {
+                return Some(Op::unknown("put", "timeout").at(ms(at), ms(20_000)));
+            }
+            down(at)
+        });
+        let r = Recovery::after(ms(10_000)).measure(&h).unwrap();
+        assert!(r.at >= ms(20_000), "{r:?}");
+        assert!(r.covered_at > ms(20_000), "{r:?}");
+        assert_eq!((r.clients, r.back), (10, 10));
+        assert!(r.after >= Duration::from_secs(10), "{r:?}");
+    }
+
+    /// Issue 17: the heal itself caused a loss of service, every client's
+    /// write stalling 2.2 s from 10.5 s (no leader) and then answered ok.
+    /// By invocation every op after the heal was ok: 0 s recovery.
+    #[test]
+    fn a_stall_the_heal_causes_delays_recovery() {
+        let h = clients(10, 30_000, |_, at| {
+            if (10_500..10_600).contains(&at) {
+                return Some(Op::ok("put").at(ms(at), ms(at + 2_200)));
+            }
+            down(at)
+        });
+        let r = Recovery::after(ms(10_000)).measure(&h).unwrap();
+        assert!(r.at >= ms(12_700), "after the stall ended: {r:?}");
+        let c = Recovery::after(ms(10_000))
+            .budget(Duration::from_secs(2))
+            .check(&h);
+        assert_eq!(c.verdict, Verdict::Invalid, "{}", c.detail);
+        // Without a stall limit a slow ok is service, as before.
+        let lax = Recovery::after(ms(10_000)).stall(None).measure(&h).unwrap();
+        assert!(lax.at < ms(10_200), "{lax:?}");
+    }
+
+    /// Issue 17: the healed node forced an election 6 s after the heal,
+    /// stalling every client for 2 s. The first window after the heal was
+    /// already good, so the disruption the heal caused fell after the
+    /// "recovery"; a settle period of 10 s judges it.
+    #[test]
+    fn a_settle_period_sees_a_disruption_the_heal_causes_later() {
+        let h = clients(10, 40_000, |_, at| {
+            if (16_000..16_100).contains(&at) {
+                return Some(Op::unknown("put", "timeout").at(ms(at), ms(at + 2_000)));
+            }
+            down(at)
+        });
+        let early = Recovery::after(ms(10_000)).measure(&h).unwrap();
+        assert_eq!(early.at, ms(10_000), "by the first window alone");
+        let settled = Recovery::after(ms(10_000))
+            .settle(Duration::from_secs(10))
+            .measure(&h)
+            .unwrap();
+        assert!(settled.at >= ms(18_000), "{settled:?}");
+    }
+
+    /// A client silent since the heal (its retry backed off) is not back:
+    /// 4 clients, down from 5 s, healed at 10 s; clients 1-3 wait until
+    /// 20 s before trying again. By invocation the window after the heal
+    /// held client 0's 50 ok ops, and one op was enough: 0 s recovery.
+    #[test]
+    fn a_client_silent_since_the_heal_is_not_back() {
+        let h = clients(4, 30_000, |p, at| {
+            if p > 0 && (9_900..10_000).contains(&at) {
+                // The last attempt in the fault, then a backoff to 20 s.
+                return Some(Op::fail("put", "refused").at(ms(at), ms(19_910)));
+            }
+            down(at)
+        });
+        let h = History::new(
+            h.ops
+                .into_iter()
+                // Drop the backoff's long span: silence, not a hung op.
+                .map(|o| {
+                    if o.complete == ms(19_910) {
+                        o.at(ms(19_900), ms(19_910))
+                    } else {
+                        o
+                    }
+                })
+                .collect(),
+        );
+        let r = Recovery::after(ms(10_000)).measure(&h).unwrap();
+        assert!(r.covered_at >= ms(20_000), "{r:?}");
+        assert!(r.after >= Duration::from_secs(10), "{r:?}");
+        let old_rule = Recovery::after(ms(10_000)).clients(0.25).min_ops(1);
+        assert_eq!(old_rule.measure(&h).unwrap().at, ms(10_000));
+    }
+
     #[test]
     fn recovery_starts_at_the_first_good_window() {
         let h = service(20_000, 5_000..9_000);
         let r = Recovery::after(ms(7_000)).measure(&h).unwrap();
         assert_eq!(r.at, ms(9_000));
-        assert_eq!(r.after, ms(2_000));
+        // Until the first answer after the heal: its 20 ms included.
+        assert_eq!(r.after, ms(2_020));
         let c = Recovery::after(ms(7_000))
             .budget(Duration::from_secs(1))
             .check(&h);
         assert_eq!(c.name, RECOVERY_CHECK);
         assert_eq!(c.verdict, Verdict::Invalid);
-        assert_eq!(c.figures["recovery_secs"], 2.0);
+        assert_eq!(c.figures["recovery_secs"], 2.02);
+        assert_eq!(c.figures["recovery_invoked_secs"], 2.0);
         assert!(c.detail.contains("over the 1s budget"), "{}", c.detail);
     }
 
@@ -465,6 +841,8 @@ mod tests {
             .budget(Duration::from_secs(60))
             .check(&h);
         assert_eq!(c.verdict, Verdict::Invalid);
+        let none = Recovery::after(ms(50_000)).check(&h);
+        assert!(none.detail.contains("no client invoked"), "{}", none.detail);
         assert!(!c.figures.contains_key("recovery_secs"));
         assert!(c.detail.starts_with("not recovered"), "{}", c.detail);
     }

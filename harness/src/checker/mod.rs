@@ -7,6 +7,16 @@
 //! - [`latency`]: percentiles per phase.
 //!
 //! Verdicts merge like Jepsen's `:valid?`: false beats unknown beats true.
+//!
+//! A check that cannot be decided at this scale (a signature that needs
+//! more cores than the machine has) is [`Verdict::Unknown`] with an
+//! [`Inconclusive`] that says what was not reproduced, what was measured
+//! and what deciding it would need, and states whether the incident passes
+//! with it undecided ([`UnknownPolicy`]): [`Check::inconclusive`]. The
+//! policy is the scenario's to state, per check, because only it knows the
+//! check's scale limit; any other unknown (no policy) fails the incident,
+//! as it always did. The report's verdict stays Jepsen's merge (unknown),
+//! whatever the policy.
 
 pub mod availability;
 pub mod integrity;
@@ -86,6 +96,58 @@ pub struct Check {
     /// A few examples of anomalies, for debugging (report only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
+    /// Why it could not be decided, when it could not (verdict unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive: Option<Inconclusive>,
+}
+
+/// Whether an incident passes with a check left undecided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownPolicy {
+    /// It passes, the check reported as not reproduced (e.g. a cause this
+    /// machine is too small to show, while the incident's other signature
+    /// reproduced).
+    Pass,
+    /// It fails, as any undecided check does.
+    Fail,
+}
+
+/// Why a check could not be decided here, and what would decide it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inconclusive {
+    /// What was not reproduced, e.g. `streaming contention`.
+    pub cause: String,
+    /// The measure that decides it, e.g. `KV write p50 with streaming /
+    /// with blocking queries`.
+    pub measure: String,
+    /// Its measured value (run-dependent: report only).
+    pub measured: f64,
+    /// The value that would reproduce it (e.g. 3.0 for x3).
+    pub needed: f64,
+    /// What deciding it would take, e.g. `128-core servers (Roblox's);
+    /// this machine has 2 cores`.
+    pub needs: String,
+    /// Whether the incident passes with it undecided.
+    pub policy: UnknownPolicy,
+}
+
+impl Inconclusive {
+    /// One line: `streaming contention not reproduced at this scale: ...`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} not reproduced at this scale: {} x{:.2}, reproduced at x{}; needs {} (unknown = {})",
+            self.cause,
+            self.measure,
+            self.measured,
+            self.needed,
+            self.needs,
+            match self.policy {
+                UnknownPolicy::Pass => "pass",
+                UnknownPolicy::Fail => "fail",
+            }
+        )
+    }
 }
 
 impl Check {
@@ -104,6 +166,31 @@ impl Check {
             figures: BTreeMap::new(),
             detail: detail.into(),
             examples: Vec::new(),
+            inconclusive: None,
+        }
+    }
+
+    /// A check that could not be decided at this scale: verdict unknown,
+    /// its detail [`Inconclusive::describe`], figures `measured` and
+    /// `needed`; `why.policy` says whether the incident passes with it.
+    pub fn inconclusive(name: impl Into<String>, kind: CheckKind, why: Inconclusive) -> Self {
+        let mut check = Check::new(name, kind, Verdict::Unknown, why.describe())
+            .with_figure("measured", why.measured)
+            .with_figure("needed", why.needed);
+        check.inconclusive = Some(why);
+        check
+    }
+
+    /// Whether the incident passes with this check as it is: valid, or
+    /// undecided with a stated [`UnknownPolicy::Pass`].
+    pub fn passes(&self) -> bool {
+        match self.verdict {
+            Verdict::Valid => true,
+            Verdict::Unknown => self
+                .inconclusive
+                .as_ref()
+                .is_some_and(|i| i.policy == UnknownPolicy::Pass),
+            Verdict::Invalid => false,
         }
     }
 
@@ -147,8 +234,28 @@ impl Check {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Roblox before on 2 cores: the freelist signature reproduced, the
+    /// streaming contention not (x1.04 of the x3 it needs), with `policy`.
+    pub(crate) fn reproduced_and_not(policy: UnknownPolicy) -> [Check; 2] {
+        [
+            Check::signature("log_store.slow_leader", true, "x6"),
+            Check::inconclusive(
+                "streaming.contention",
+                CheckKind::Signature,
+                Inconclusive {
+                    cause: "streaming contention".into(),
+                    measure: "KV write p50 streaming / blocking".into(),
+                    measured: 1.04,
+                    needed: 3.0,
+                    needs: "128-core servers".into(),
+                    policy,
+                },
+            ),
+        ]
+    }
 
     #[test]
     fn verdicts_merge_like_jepsen() {
@@ -159,5 +266,22 @@ mod tests {
         assert_eq!(Verdict::all([Valid, Valid]), Valid);
         assert_eq!(Verdict::all([]), Valid);
         assert_eq!(Verdict::all([Valid, Unknown, Valid]), Unknown);
+    }
+
+    #[test]
+    fn an_inconclusive_check_is_unknown_and_passes_only_if_it_says_so() {
+        let [_, c] = reproduced_and_not(UnknownPolicy::Pass);
+        assert_eq!(c.verdict, Verdict::Unknown);
+        assert!(c.passes());
+        assert!(
+            c.detail.contains("x1.04") && c.detail.contains("128-core"),
+            "{}",
+            c.detail
+        );
+        assert_eq!(c.figures["measured"], 1.04);
+        let [_, strict] = reproduced_and_not(UnknownPolicy::Fail);
+        assert!(!strict.passes());
+        // An unknown without a stated policy fails, as before.
+        assert!(!Check::new("s", CheckKind::Signature, Verdict::Unknown, "").passes());
     }
 }

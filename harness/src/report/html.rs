@@ -55,7 +55,10 @@ impl Spread {
 fn verdict_class(r: &Report) -> &'static str {
     match (r.outcome.clone(), r.verdict) {
         (RunOutcome::Skipped, _) => "skipped",
-        (_, Verdict::Valid) => "pass",
+        (_, Verdict::Valid) if r.passed() => "pass",
+        // Passes by a stated policy with a cause not reproduced: never
+        // shown as plain valid.
+        _ if r.passed() => "inconclusive",
         _ => "fail",
     }
 }
@@ -69,6 +72,7 @@ pub fn render(reports: &[Report], root: &Path) -> String {
          table{border-collapse:collapse;margin-bottom:2em}\n\
          td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\n\
          .pass{background:#e6f4ea}.fail{background:#fce8e6}.skipped{background:#f1f3f4;color:#666}\n\
+         .inconclusive{background:#fef7e0}ul.not-reproduced{color:#8a5a00}\n\
          section.incident{margin:2em 0;border-top:2px solid #ddd;padding-top:1em}\n\
          section.incident img{max-width:100%;border:1px solid #ddd}\n\
          ul.failures{color:#a50e0e}\n</style>\n</head>\n<body>\n",
@@ -81,8 +85,12 @@ pub fn render(reports: &[Report], root: &Path) -> String {
         .iter()
         .filter(|r| verdict_class(r) == "skipped")
         .count();
+    let inconclusive = reports
+        .iter()
+        .filter(|r| verdict_class(r) == "inconclusive")
+        .count();
     h.push_str(&format!(
-        "<h1>Incidents</h1>\n<p id=\"summary\">{} incidents: {} passed, {failing} failed, {skipped} skipped.</p>\n",
+        "<h1>Incidents</h1>\n<p id=\"summary\">{} incidents: {} passed ({inconclusive} with a cause not reproduced), {failing} failed, {skipped} skipped.</p>\n",
         reports.len(),
         reports.len() - failing - skipped
     ));
@@ -116,6 +124,17 @@ pub fn render(reports: &[Report], root: &Path) -> String {
             variant = r.variant,
             verdict = r.verdict,
             outcome = match r.outcome {
+                RunOutcome::Completed if verdict_class(r) == "inconclusive" => format!(
+                    " (passes; not reproduced: {})",
+                    escape(
+                        &r.checks
+                            .iter()
+                            .filter(|c| c.verdict == Verdict::Unknown)
+                            .filter_map(|c| c.inconclusive.as_ref().map(|i| i.cause.clone()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                ),
                 RunOutcome::Completed => String::new(),
                 ref o => format!(" ({})", format!("{o:?}").to_lowercase()),
             },
@@ -137,14 +156,8 @@ pub fn render(reports: &[Report], root: &Path) -> String {
         if let Some(e) = &r.error {
             h.push_str(&format!("<p class=\"error\">{}</p>\n", escape(e)));
         }
-        let failures = r.failures();
-        if !failures.is_empty() {
-            h.push_str("<ul class=\"failures\">\n");
-            for f in failures {
-                h.push_str(&format!("<li>{}</li>\n", escape(&f)));
-            }
-            h.push_str("</ul>\n");
-        }
+        push_list(&mut h, "failures", &r.failures());
+        push_list(&mut h, "not-reproduced", &r.not_reproduced());
         if dir.join(super::svg::FILE).exists() {
             h.push_str(&format!(
                 "<img class=\"timeline\" alt=\"timeline of {0}\" src=\"{0}/{1}\">\n",
@@ -160,6 +173,18 @@ pub fn render(reports: &[Report], root: &Path) -> String {
     h
 }
 
+/// Appends `<ul class="{class}">` of `lines`, if there are any.
+fn push_list(h: &mut String, class: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    h.push_str(&format!("<ul class=\"{class}\">\n"));
+    for line in lines {
+        h.push_str(&format!("<li>{}</li>\n", escape(line)));
+    }
+    h.push_str("</ul>\n");
+}
+
 /// Rebuilds `index.html` in `root` from every report there.
 pub fn refresh(root: &Path) -> std::io::Result<()> {
     let reports = junit::collect(root);
@@ -173,6 +198,36 @@ pub fn refresh(root: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index showed roblox before plain valid with its streaming
+    /// contention not reproduced (issue 12): now its row is inconclusive
+    /// and names the cause, its ratio and what it would need.
+    #[test]
+    fn a_cause_not_reproduced_is_not_shown_plain_valid() {
+        use crate::checker::UnknownPolicy;
+        use crate::spec::{IncidentSpec, Variant};
+        let mut r = Report::skipped(
+            &IncidentSpec::new("roblox_before", "roblox", Variant::Before),
+            1,
+            "",
+        );
+        r.outcome = RunOutcome::Completed;
+        r.error = None;
+        r.checks = crate::checker::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
+        r.verdict = Report::judge(Variant::Before, &r.checks);
+        let h = render(&[r], Path::new("/nonexistent"));
+        assert!(h.contains(r#"<tr class="inconclusive""#), "{h}");
+        assert!(
+            h.contains("Unknown (passes; not reproduced: streaming contention)"),
+            "{h}"
+        );
+        assert!(h.contains("<ul class=\"not-reproduced\">"), "{h}");
+        assert!(h.contains("x1.04") && h.contains("128-core servers"), "{h}");
+        assert!(
+            h.contains("1 passed (1 with a cause not reproduced)"),
+            "{h}"
+        );
+    }
 
     #[test]
     fn spread_summarises_measured_runs() {

@@ -3,7 +3,6 @@
 //! and budgets as properties.
 
 use super::{Report, RunOutcome};
-use crate::checker::Verdict;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -31,7 +30,7 @@ pub fn collect(root: &Path) -> Vec<Report> {
 pub fn render(reports: &[Report]) -> String {
     let failures = reports
         .iter()
-        .filter(|r| r.outcome != RunOutcome::Skipped && r.verdict != Verdict::Valid)
+        .filter(|r| r.outcome != RunOutcome::Skipped && !r.passed())
         .count();
     let skipped = reports
         .iter()
@@ -64,6 +63,10 @@ pub fn render(reports: &[Report]) -> String {
         if let Some(rec) = r.recovery_secs() {
             props.push(("recovery_secs", format!("{rec:.3}")));
         }
+        let not_reproduced = r.not_reproduced();
+        if !not_reproduced.is_empty() {
+            props.push(("not_reproduced", not_reproduced.join("; ")));
+        }
         for (k, v) in props {
             x.push_str(&format!(
                 "        <property name=\"{k}\" value=\"{}\"/>\n",
@@ -76,7 +79,7 @@ pub fn render(reports: &[Report]) -> String {
                 "      <skipped message=\"{}\"/>\n",
                 escape(r.error.as_deref().unwrap_or("skipped"))
             )),
-            _ if r.verdict != Verdict::Valid => {
+            _ if !r.passed() => {
                 let mut lines = r.failures();
                 if let Some(e) = &r.error {
                     lines.insert(0, e.clone());
@@ -93,6 +96,13 @@ pub fn render(reports: &[Report]) -> String {
                 ));
             }
             _ => {}
+        }
+        if !not_reproduced.is_empty() {
+            // Readers of the test output, not only of properties, see it.
+            x.push_str(&format!(
+                "      <system-out>{}</system-out>\n",
+                escape(&not_reproduced.join("\n"))
+            ));
         }
         x.push_str("    </testcase>\n");
     }
@@ -114,7 +124,7 @@ pub fn refresh(root: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::{Check, CheckKind};
+    use crate::checker::{Check, CheckKind, Verdict};
     use crate::spec::{IncidentSpec, Variant};
 
     fn report(name: &str, variant: Variant, recovered: Option<f64>, lost: u64) -> Report {
@@ -179,6 +189,27 @@ mod tests {
         assert!(x.contains(r#"<skipped message="no mongo image: docker pull mongo:7.0"/>"#));
         let a = &x[x.find(r#"name="a_after""#).unwrap()..];
         assert!(!a[..a.find("</testcase>").unwrap()].contains("<failure"));
+    }
+
+    /// An incident passing with a cause not reproduced is a passing
+    /// testcase that names the cause, its ratio and what it would need.
+    #[test]
+    fn a_cause_not_reproduced_is_named_in_a_passing_testcase() {
+        use crate::checker::UnknownPolicy;
+        let mut r = report("r_before", Variant::Before, None, 0);
+        r.checks = crate::checker::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
+        r.verdict = Report::judge(Variant::Before, &r.checks);
+        let x = render(&[r]);
+        assert!(x.contains(r#"failures="0""#), "{x}");
+        assert!(
+            x.contains(r#"<property name="verdict" value="unknown"/>"#),
+            "{x}"
+        );
+        assert!(x.contains(r#"<property name="not_reproduced" value="streaming.contention: streaming contention not reproduced at this scale: KV write p50 streaming / blocking x1.04"#), "{x}");
+        assert!(
+            x.contains("<system-out>") && x.contains("128-core servers"),
+            "{x}"
+        );
     }
 
     #[test]

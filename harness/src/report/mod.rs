@@ -9,7 +9,7 @@ pub mod replay;
 pub mod svg;
 
 use crate::checker::latency::LatencySummary;
-use crate::checker::{Check, CheckKind, Verdict};
+use crate::checker::{Check, CheckKind, UnknownPolicy, Verdict};
 use crate::fault::FaultRecord;
 use crate::history::History;
 use crate::lab::{artifacts_root, LabCtx, TopologyEntry};
@@ -138,6 +138,12 @@ pub struct StableCheck {
     /// Its stable counts (anomalies).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts: BTreeMap<String, u64>,
+    /// For an undecided check: what was not reproduced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_reproduced: Option<String>,
+    /// For an undecided check: whether the incident passes with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<UnknownPolicy>,
 }
 
 /// An id for this test process, shared by every report it writes.
@@ -152,18 +158,59 @@ impl Report {
     /// - after: requirement and always-checks must hold; at least one
     ///   requirement check is needed.
     pub fn judge(variant: Variant, checks: &[Check]) -> Verdict {
-        let counted = |k: CheckKind| match variant {
-            Variant::Before => matches!(k, CheckKind::Signature | CheckKind::Always),
-            Variant::After => matches!(k, CheckKind::Requirement | CheckKind::Always),
-        };
-        let needed = match variant {
-            Variant::Before => CheckKind::Signature,
-            Variant::After => CheckKind::Requirement,
-        };
+        let needed = needed_kind(variant);
         if !checks.iter().any(|c| c.kind == needed) {
             return Verdict::Unknown;
         }
-        Verdict::all(checks.iter().filter(|c| counted(c.kind)).map(|c| c.verdict))
+        Verdict::all(
+            checks
+                .iter()
+                .filter(|c| counted(variant, c.kind))
+                .map(|c| c.verdict),
+        )
+    }
+
+    /// Whether an incident with these `checks` passes for `variant`: its
+    /// verdict is valid, or it is unknown only through checks that state
+    /// [`UnknownPolicy::Pass`] ([`Check::inconclusive`]) while at least one
+    /// signature (before) or requirement (after) was decided valid. Any
+    /// other unknown fails: undecided is not a pass unless the scenario
+    /// says so for that check.
+    pub fn passes(variant: Variant, checks: &[Check]) -> bool {
+        match Report::judge(variant, checks) {
+            Verdict::Valid => true,
+            Verdict::Invalid => false,
+            Verdict::Unknown => {
+                let needed = needed_kind(variant);
+                checks
+                    .iter()
+                    .filter(|c| counted(variant, c.kind))
+                    .all(Check::passes)
+                    && checks
+                        .iter()
+                        .any(|c| c.kind == needed && c.verdict == Verdict::Valid)
+            }
+        }
+    }
+
+    /// Whether this run passes: it completed and [`Report::passes`].
+    pub fn passed(&self) -> bool {
+        self.outcome == RunOutcome::Completed
+            && self.verdict != Verdict::Invalid
+            && Report::passes(self.variant, &self.checks)
+    }
+
+    /// The checks left undecided at this scale, one line each: what was
+    /// not reproduced, the measured ratio, what it would need.
+    pub fn not_reproduced(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.verdict == Verdict::Unknown)
+            .filter_map(|c| {
+                let i = c.inconclusive.as_ref()?;
+                Some(format!("{}: {}", c.name, i.describe()))
+            })
+            .collect()
     }
 
     /// Builds the report of a lab as it stands.
@@ -252,6 +299,8 @@ impl Report {
                     kind: c.kind,
                     verdict: c.verdict,
                     counts: c.counts.clone(),
+                    not_reproduced: c.inconclusive.as_ref().map(|i| i.cause.clone()),
+                    unknown: c.inconclusive.as_ref().map(|i| i.policy),
                 })
                 .collect(),
         }
@@ -267,23 +316,23 @@ impl Report {
 
     /// The checks that made the verdict not valid, one line each.
     pub fn failures(&self) -> Vec<String> {
-        let counted = |k: CheckKind| match self.variant {
-            Variant::Before => matches!(k, CheckKind::Signature | CheckKind::Always),
-            Variant::After => matches!(k, CheckKind::Requirement | CheckKind::Always),
-        };
         let mut out: Vec<String> = self
             .checks
             .iter()
-            .filter(|c| counted(c.kind) && c.verdict != Verdict::Valid)
+            .filter(|c| counted(self.variant, c.kind) && !c.passes())
             .map(|c| format!("{} ({:?}): {}", c.name, c.verdict, c.detail))
             .collect();
-        if out.is_empty()
-            && self.verdict == Verdict::Unknown
-            && self.outcome == RunOutcome::Completed
-        {
-            out.push(match self.variant {
-                Variant::Before => "no signature check was recorded: a before variant must show the outage's signature".into(),
-                Variant::After => "no requirement check was recorded: an after variant must check recovery and integrity".into(),
+        if out.is_empty() && !self.passed() && self.outcome == RunOutcome::Completed {
+            let recorded = self
+                .checks
+                .iter()
+                .any(|c| c.kind == needed_kind(self.variant));
+            out.push(match (self.variant, recorded) {
+                (Variant::Before, false) => "no signature check was recorded: a before variant must show the outage's signature".into(),
+                (Variant::After, false) => "no requirement check was recorded: an after variant must check recovery and integrity".into(),
+                // Recorded, but each undecided (passing by its policy).
+                (Variant::Before, true) => "no signature was reproduced: every signature check is undecided at this scale".into(),
+                (Variant::After, true) => "no requirement was decided: every requirement check is undecided at this scale".into(),
             });
         }
         out
@@ -326,6 +375,22 @@ impl Report {
     pub fn read(path: &Path) -> anyhow::Result<Report> {
         let text = std::fs::read_to_string(path)?;
         Ok(serde_json::from_str(&text)?)
+    }
+}
+
+/// Whether a check of `kind` counts towards `variant`'s verdict.
+fn counted(variant: Variant, kind: CheckKind) -> bool {
+    match variant {
+        Variant::Before => matches!(kind, CheckKind::Signature | CheckKind::Always),
+        Variant::After => matches!(kind, CheckKind::Requirement | CheckKind::Always),
+    }
+}
+
+/// The kind a variant needs at least one of.
+fn needed_kind(variant: Variant) -> CheckKind {
+    match variant {
+        Variant::Before => CheckKind::Signature,
+        Variant::After => CheckKind::Requirement,
     }
 }
 
@@ -386,6 +451,28 @@ mod tests {
         );
         let not = Check::signature("backlog.unbounded", false, "flat");
         assert_eq!(Report::judge(Variant::Before, &[not]), Verdict::Invalid);
+    }
+
+    /// The report that fooled the index (issue 12): roblox before recorded
+    /// the streaming contention it did not reproduce on 2 cores as a valid
+    /// requirement, beside the reproduced freelist signature: plain valid.
+    /// Recorded as an inconclusive signature it is unknown, and passes only
+    /// because the check states `unknown = pass`.
+    #[test]
+    fn an_unreproduced_cause_is_unknown_and_passes_only_by_its_policy() {
+        use crate::checker::tests::reproduced_and_not;
+        let checks = reproduced_and_not(UnknownPolicy::Pass);
+        let [freelist, contention] = checks.clone();
+
+        assert_eq!(Report::judge(Variant::Before, &checks), Verdict::Unknown);
+        assert!(Report::passes(Variant::Before, &checks));
+        let strict = reproduced_and_not(UnknownPolicy::Fail);
+        assert!(!Report::passes(Variant::Before, &strict));
+        // Nothing reproduced at all is never a pass.
+        assert!(!Report::passes(Variant::Before, &[contention]));
+        // An unknown with no stated policy fails, as before.
+        let bare = Check::new("x", CheckKind::Always, Verdict::Unknown, "too few ops");
+        assert!(!Report::passes(Variant::Before, &[freelist, bare]));
     }
 
     #[test]
