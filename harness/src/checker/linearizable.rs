@@ -542,26 +542,17 @@ mod tests {
         assert!(!linearizable(&h));
     }
 
+    fn cas(expect: i64, new: i64, invoke: u64, complete: Option<u64>) -> KeyOp {
+        let expect = Some(expect);
+        op(Cas { expect, new }, invoke, complete)
+    }
+
     #[test]
     fn two_cas_from_one_value_is_a_lost_update() {
         let h = [
             op(Write(1), 0, Some(1)),
-            op(
-                Cas {
-                    expect: Some(1),
-                    new: 2,
-                },
-                2,
-                Some(5),
-            ),
-            op(
-                Cas {
-                    expect: Some(1),
-                    new: 2,
-                },
-                3,
-                Some(6),
-            ),
+            cas(1, 2, 2, Some(5)),
+            cas(1, 2, 3, Some(6)),
         ];
         let Outcome::Violation(w) = check(&h, &Limits::default()) else {
             panic!("lost update accepted");
@@ -572,22 +563,8 @@ mod tests {
         // One of them unknown: it may never have happened.
         let h = [
             op(Write(1), 0, Some(1)),
-            op(
-                Cas {
-                    expect: Some(1),
-                    new: 2,
-                },
-                2,
-                Some(5),
-            ),
-            op(
-                Cas {
-                    expect: Some(1),
-                    new: 2,
-                },
-                3,
-                None,
-            ),
+            cas(1, 2, 2, Some(5)),
+            cas(1, 2, 3, None),
         ];
         assert!(linearizable(&h));
     }

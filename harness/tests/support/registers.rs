@@ -222,7 +222,7 @@ pub fn porcupine_line(id: usize, h: &History) -> String {
                 "value": o.value,
                 "expect": expect,
                 "call": o.invoke.as_nanos() as i64,
-                "ret": (o.status == OpStatus::Ok).then(|| o.complete.as_nanos() as i64),
+                "ret": (o.status == OpStatus::Ok).then_some(o.complete.as_nanos() as i64),
             })
         })
         .collect();
