@@ -49,7 +49,9 @@ pub struct Op {
     /// The value written, added or sent (or the version read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<i64>,
-    /// For reads of a whole collection: the values seen.
+    /// For reads of a whole collection: the values seen. For a `cas`: the
+    /// value it expected, `[old]`, or `[]` for an empty register (see
+    /// [`Op::with_expected`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<i64>>,
     /// When it was invoked, since the lab started.
@@ -124,6 +126,13 @@ impl Op {
         self
     }
 
+    /// For a compare-and-set (`cas`, value = the value written): the value
+    /// the register had to hold, `None` for empty (never written).
+    pub fn with_expected(mut self, old: Option<i64>) -> Self {
+        self.values = Some(old.into_iter().collect());
+        self
+    }
+
     /// Sets the error text.
     pub fn with_error(mut self, error: impl std::fmt::Display) -> Self {
         self.error = Some(error.to_string());
@@ -148,6 +157,52 @@ impl Op {
         self.complete.saturating_sub(self.invoke)
     }
 }
+
+/// An operation a checker cannot judge: the history is wrong, not the
+/// system. It names the operation (its index in the history, function,
+/// process and times).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadOp {
+    /// Its index in [`History::ops`].
+    pub index: usize,
+    /// The operation, as a person reads it.
+    pub op: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl BadOp {
+    /// `problem` with operation `index` of a history.
+    pub fn new(index: usize, op: &Op, problem: impl Into<String>) -> Self {
+        BadOp {
+            index,
+            op: format!(
+                "`{}`{} by process {} invoked at {:.6}s, completed at {:.6}s ({:?})",
+                op.f,
+                op.key
+                    .as_deref()
+                    .map_or(String::new(), |k| format!(" on key {k:?}")),
+                op.process,
+                op.invoke.as_secs_f64(),
+                op.complete.as_secs_f64(),
+                op.status
+            ),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for BadOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bad history: operation #{} ({}): {}",
+            self.index, self.op, self.problem
+        )
+    }
+}
+
+impl std::error::Error for BadOp {}
 
 /// An ordered list of operations (by invocation time).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -177,6 +232,19 @@ impl History {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Checks what every checker relies on: no operation completes before
+    /// it was invoked.
+    pub fn validate(&self) -> Result<(), BadOp> {
+        match self.ops.iter().position(|o| o.complete < o.invoke) {
+            Some(i) => Err(BadOp::new(
+                i,
+                &self.ops[i],
+                "it completes before it was invoked",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Operations of function `f`.
@@ -218,11 +286,28 @@ impl History {
 
     /// Writes the history as Jepsen EDN: for each operation an `:invoke`
     /// entry and a completion entry (`:ok`, `:fail`, `:info`), in time
-    /// order, each with `:index`, `:time` (ns), `:process`, `:f` and `:value`.
-    /// Register ops on keys use Jepsen's independent-key tuples `[key value]`.
+    /// order, each with `:index`, `:time` (ns), `:process`, `:f` and `:value`,
+    /// so that Jepsen's checkers read it as they are:
+    ///
+    /// - a collection read's value is `nil` at invocation, the elements (a
+    ///   vector) at completion: `checker/set-full` reads them so;
+    /// - a `cas` has `:value [old new]` (`nil` for an empty register), as
+    ///   knossos' `cas-register` model reads it;
+    /// - when every op has a key, the keys are independent objects (one
+    ///   register or one set per key): values are `[key value]` pairs, the
+    ///   form of `jepsen.independent` (`independent/checker`);
+    /// - when only some ops have keys (set adds tagged with a shard key,
+    ///   read back by one unkeyed read of the whole set), a key is an
+    ///   attribute: it goes in `:key`, the value stays the element, and
+    ///   `checker/set-full` reads the file as it is.
+    ///
+    /// EDN has no map-entry literal, so a `[key value]` pair reads back as
+    /// a vector; `jepsen.independent` wants `independent/tuple`s. What a
+    /// Jepsen user runs on a keyed file is in docs/jepsen.md.
     /// Processes follow Jepsen's rules (see [`History::jepsen_processes`]).
     pub fn write_edn(&self, mut w: impl Write) -> std::io::Result<()> {
         let processes = self.jepsen_processes();
+        let keyed = !self.ops.is_empty() && self.ops.iter().all(|o| o.key.is_some());
         let mut entries: Vec<(Duration, u8, u32, &Op)> = Vec::with_capacity(self.ops.len() * 2);
         for (op, p) in self.ops.iter().zip(processes) {
             entries.push((op.invoke, 0, p, op));
@@ -236,14 +321,20 @@ impl History {
                 op.status.edn()
             };
             // A read's value is unknown at invocation, as Jepsen writes it.
-            let value = if phase == 0 && op.values.is_some() {
+            let collection_read = op.values.is_some() && op.value.is_none();
+            let inner = if phase == 0 && collection_read {
                 "nil".to_string()
             } else {
                 edn_value(op)
             };
+            let (value, attribute) = match (&op.key, keyed) {
+                (Some(k), true) => (format!("[{} {inner}]", edn_string(k)), String::new()),
+                (Some(k), false) => (inner, format!(", :key {}", edn_string(k))),
+                (None, _) => (inner, String::new()),
+            };
             writeln!(
                 w,
-                "{{:index {index}, :time {}, :type {kind}, :process {}, :f :{}, :value {value}}}",
+                "{{:index {index}, :time {}, :type {kind}, :process {}, :f :{}, :value {value}{attribute}}}",
                 t.as_nanos(),
                 process,
                 edn_keyword(&op.f),
@@ -318,21 +409,39 @@ fn edn_keyword(s: &str) -> String {
         .collect()
 }
 
+fn edn_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn edn_value(op: &Op) -> String {
-    let inner = match (&op.values, op.value) {
-        (Some(vs), _) => format!(
-            "[{}]",
-            vs.iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
+    let join = |vs: &[i64]| {
+        vs.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match (&op.values, op.value) {
+        // A cas: [old new], old nil for an empty register.
+        (Some(old), Some(new)) if old.len() <= 1 => {
+            format!(
+                "[{} {new}]",
+                old.first().map_or("nil".to_string(), |o| o.to_string())
+            )
+        }
+        (Some(vs), _) => format!("[{}]", join(vs)),
         (None, Some(v)) => v.to_string(),
         (None, None) => "nil".to_string(),
-    };
-    match &op.key {
-        Some(k) => format!("[{:?} {inner}]", k),
-        None => inner,
     }
 }
 
@@ -369,7 +478,7 @@ mod tests {
                 .at(s(2), s(3))
                 .by(1),
             Op::ok("read").with_values(vec![1]).at(s(6), s(7)),
-            Op::ok("write").with_key("k1").with_value(3).at(s(8), s(9)),
+            Op::ok("add").with_key("shA").with_value(3).at(s(8), s(9)),
         ]);
         let mut buf = Vec::new();
         h.write_edn(&mut buf).unwrap();
@@ -382,10 +491,75 @@ mod tests {
         assert!(lines[3].contains(":type :ok") && lines[3].contains(":f :add"));
         assert!(lines[4].contains(":f :read") && lines[4].contains(":value nil"));
         assert!(lines[5].contains(":value [1]"));
-        assert!(lines[7].contains(":value [\"k1\" 3]"));
+        // Not every op is keyed: the key is an attribute, the value the element.
+        assert!(
+            lines[7].ends_with(":value 3, :key \"shA\"}"),
+            "{}",
+            lines[7]
+        );
         for (i, l) in lines.iter().enumerate() {
             assert!(l.starts_with(&format!("{{:index {i}, ")));
         }
+    }
+
+    /// The old writer exported Foursquare's adds, keyed by shard, as
+    /// `[key element]` tuples read back by an unkeyed read of the whole set:
+    /// Jepsen's set checker would have called every element lost.
+    #[test]
+    fn edn_keyed_histories_use_independent_tuples() {
+        let h = History::new(vec![
+            Op::ok("write").with_key("r1").with_value(3).at(s(1), s(2)),
+            Op::ok("cas")
+                .with_key("r1")
+                .with_expected(Some(3))
+                .with_value(4)
+                .at(s(3), s(4)),
+            Op::ok("cas")
+                .with_key("r2")
+                .with_expected(None)
+                .with_value(1)
+                .at(s(3), s(4)),
+            Op::ok("read").with_key("r1").with_value(4).at(s(5), s(6)),
+            Op::ok("read")
+                .with_key("s")
+                .with_values(vec![1, 2])
+                .at(s(7), s(8)),
+        ]);
+        let mut buf = Vec::new();
+        h.write_edn(&mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].ends_with(":f :write, :value [\"r1\" 3]}"),
+            "{}",
+            lines[1]
+        );
+        assert!(text.contains(":f :cas, :value [\"r1\" [3 4]]}"), "{text}");
+        assert!(text.contains(":f :cas, :value [\"r2\" [nil 1]]}"), "{text}");
+        assert!(
+            lines[8].contains(":type :invoke") && lines[8].ends_with(":value [\"s\" nil]}"),
+            "{}",
+            lines[8]
+        );
+        assert!(lines[9].ends_with(":value [\"s\" [1 2]]}"), "{}", lines[9]);
+        assert!(!text.contains(":key"), "{text}");
+    }
+
+    #[test]
+    fn validate_names_an_op_completing_before_its_invocation() {
+        let h = History::new(vec![
+            Op::ok("add").with_value(1).at(s(1), s(2)),
+            Op::ok("add").with_value(2).at(s(5), s(3)).by(7),
+        ]);
+        let e = h.validate().unwrap_err();
+        assert_eq!(e.index, 1);
+        let text = e.to_string();
+        assert!(
+            text.contains("operation #1")
+                && text.contains("by process 7")
+                && text.contains("completes before"),
+            "{text}"
+        );
     }
 
     #[test]

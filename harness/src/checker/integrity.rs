@@ -2,14 +2,15 @@
 //!
 //! Four models, one per kind of data a workload writes:
 //! - [`Set`]: `add` operations and a final `read` of the whole set;
-//! - [`Register`]: per-key `write`s of increasing versions and `read`s of
-//!   the version seen;
+//! - [`Register`]: per-key `write`, `cas` and `read`, checked for
+//!   linearizability (the search is [`super::linearizable`]);
 //! - [`Queue`]: `enqueue` / `dequeue` (and an optional final `drain`);
 //! - [`Delivery`]: chat messages `send` to a room and `deliver`ed to each
 //!   recipient, against the recipients each message was meant for.
 //!
 //! Every checker is a pure function of the history (linear or `n log n` in
-//! its length) and gives an [`IntegrityChecks`]: two [`Check`]s.
+//! its length, but for the register's bounded search) and gives an
+//! [`IntegrityChecks`]: two [`Check`]s.
 //!
 //! - `integrity.<model>` ([`CheckKind::Requirement`]): what a fixed system
 //!   must never do: lose an acknowledged write, duplicate one, serve a stale
@@ -40,10 +41,12 @@
 //! assert!(!checked.verdict().is_valid());
 //! ```
 
+use super::linearizable::{self, Call, KeyOp, Limits, Outcome};
 use super::{Check, CheckKind, Verdict};
-use crate::history::{History, Op, OpStatus};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use crate::history::{BadOp, History, Op, OpStatus};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
 /// How many anomalies are spelled out in a check's examples.
@@ -115,6 +118,9 @@ struct Tally {
     phantom_examples: Vec<String>,
     /// Set when the history cannot be judged (bad input, no final read).
     undecided: Option<String>,
+    /// Set when part of it could not be decided (a search bound): unknown
+    /// unless an anomaly was found.
+    inconclusive: Option<String>,
 }
 
 impl Tally {
@@ -127,6 +133,7 @@ impl Tally {
             examples: Vec::new(),
             phantom_examples: Vec::new(),
             undecided: None,
+            inconclusive: None,
         }
     }
 
@@ -146,7 +153,10 @@ impl Tally {
         let anomalies: u64 = self.counts.iter().map(|(_, n)| n).sum();
         let (verdict, detail) = match &self.undecided {
             Some(why) => (Verdict::Unknown, why.clone()),
-            None if anomalies == 0 => (Verdict::Valid, format!("every acknowledged {what} kept")),
+            None if anomalies == 0 => match &self.inconclusive {
+                Some(why) => (Verdict::Unknown, why.clone()),
+                None => (Verdict::Valid, format!("every acknowledged {what} kept")),
+            },
             None => {
                 let mut d = String::new();
                 for (k, n) in self.counts.iter().filter(|(_, n)| *n > 0) {
@@ -177,6 +187,36 @@ impl Tally {
         phantoms.examples = self.phantom_examples;
         IntegrityChecks { main, phantoms }
     }
+}
+
+/// A hash for integer keys that keeps their order in its low bits (which
+/// pick the bucket) and mixes them into the top 7 (which tell a bucket's
+/// keys apart): a set check looks up every element of every read, reads
+/// list elements in runs of near ids, and neighbouring buckets stay in
+/// cache where a uniform hash (or SipHash) misses it on every lookup.
+#[derive(Default)]
+struct Mix(u64);
+
+impl std::hash::Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let mixed = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (v & ((1 << 57) - 1)) | (mixed & !((1 << 57) - 1));
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.write_u64(v as u64);
+    }
+}
+
+fn set_values(r: &Op) -> &[i64] {
+    r.values.as_deref().unwrap_or_default()
 }
 
 fn missing_value(op: &Op, index: usize, field: &str) -> String {
@@ -227,15 +267,24 @@ impl Writes {
 
 // ---------------------------------------------------------------- set
 
-/// A set: `add` operations (value = element) and a final `read` (values =
-/// the elements). The final read is the acknowledged read that completed
-/// last.
+/// A set: `add` operations (value = element) and `read`s of the whole set
+/// (values = the elements), judged on every acknowledged read, as Jepsen's
+/// `set-full` does.
 ///
-/// - `lost`: acknowledged adds completed before the final read began but
-///   absent from it (adds concurrent with the read may be either way);
+/// An element is *known* from the moment its add was acknowledged or a read
+/// returned it, whichever came first. Every read invoked after that must
+/// hold it (reads concurrent with it may be either way).
+/// - `lost`: known, missed by such a read, and absent from the last read
+///   (by invocation): it was acknowledged or seen, then went away;
+/// - `stale`: known, missed by such a read, but present in the last read:
+///   a read served from behind;
+/// - `duplicated`: elements a read holds more than once;
 /// - `failed_present`: present although every add of it failed;
-/// - `duplicated`: elements the read holds more than once;
 /// - `phantom`: elements no add was invoked for before the read completed.
+///
+/// Elements acknowledged but with no read invoked after that are *never
+/// read*: nothing is known of them (a figure, as in Jepsen). Examples give
+/// each element's times: acknowledged, first seen, the reads that missed it.
 #[derive(Clone, Debug)]
 pub struct Set {
     name: String,
@@ -258,6 +307,21 @@ pub fn set(history: &History) -> IntegrityChecks {
     Set::default().check(history)
 }
 
+/// What the reads showed of one element (reads numbered by invocation).
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    /// Earliest completion of a read holding it.
+    first_seen: Option<Duration>,
+    /// The first and last reads holding it.
+    first_read: Option<u32>,
+    last_read: Option<u32>,
+    /// Runs of consecutive reads holding it.
+    runs: u32,
+    /// Reads invoked after it was known that hold it.
+    after_known: u32,
+    duplicated: bool,
+}
+
 impl Set {
     /// The default checker (`integrity.set`, ops `add` and `read`).
     pub fn new() -> Self {
@@ -270,18 +334,25 @@ impl Set {
         self
     }
 
-    /// The operation names of adds and of the final read.
+    /// The operation names of adds and of reads.
     pub fn ops(mut self, add: impl Into<String>, read: impl Into<String>) -> Self {
         self.add = add.into();
         self.read = read.into();
         self
     }
 
-    /// Checks `history`.
+    /// Checks `history`; one whose ops complete before their invocation
+    /// gives an unknown verdict naming the op.
     pub fn check(&self, history: &History) -> IntegrityChecks {
         let mut t = Tally::new(&self.name);
-        let mut writes: HashMap<i64, Writes> = HashMap::new();
-        let mut final_read: Option<(usize, &Op)> = None;
+        if let Err(bad) = history.validate() {
+            t.undecided = Some(bad.to_string());
+            return t.finish("add");
+        }
+        // Elements numbered densely: the passes over the reads index arrays.
+        let mut index: HashMap<i64, u32, BuildHasherDefault<Mix>> = HashMap::default();
+        let mut elements: Vec<(i64, Writes)> = Vec::new();
+        let mut reads: Vec<&Op> = Vec::new();
         let (mut acknowledged, mut failed, mut unknown) = (0u64, 0u64, 0u64);
         for (i, op) in history.ops.iter().enumerate() {
             if op.f == self.add {
@@ -289,7 +360,11 @@ impl Set {
                     t.undecided = Some(missing_value(op, i, "value"));
                     return t.finish("add");
                 };
-                writes.entry(v).or_default().add(op);
+                let n = *index.entry(v).or_insert_with(|| {
+                    elements.push((v, Writes::default()));
+                    elements.len() as u32 - 1
+                });
+                elements[n as usize].1.add(op);
                 match op.status {
                     OpStatus::Ok => acknowledged += 1,
                     OpStatus::Fail => failed += 1,
@@ -300,9 +375,7 @@ impl Set {
                     t.undecided = Some(missing_value(op, i, "values"));
                     return t.finish("add");
                 }
-                if final_read.is_none_or(|(_, r)| op.complete >= r.complete) {
-                    final_read = Some((i, op));
-                }
+                reads.push(op);
             }
         }
         t.figures = vec![
@@ -311,91 +384,189 @@ impl Set {
             ("failed", failed as f64),
             ("unknown", unknown as f64),
         ];
-        let Some((_, read)) = final_read else {
+        if reads.is_empty() {
             t.undecided = Some(format!(
-                "no acknowledged final `{}`: the workload must read the whole set once its adds are done",
-                self.read
+                "no acknowledged `{}`: the workload must read the whole set (a final `{}` once its adds are done)",
+                self.read, self.read
             ));
             return t.finish("add");
-        };
-        let values = read.values.as_deref().unwrap_or_default();
-        t.figures.push(("read_size", values.len() as f64));
-
-        let mut seen: HashMap<i64, u32> = HashMap::with_capacity(values.len());
-        for v in values {
-            *seen.entry(*v).or_insert(0) += 1;
         }
-        let (mut lost, mut dup, mut failed_present, mut unknown_present) = (0, 0, 0, 0);
-        let mut phantom = 0;
-        // Sorted so that counts and examples do not depend on hash order.
-        let mut present: Vec<(&i64, &u32)> = seen.iter().collect();
-        present.sort_unstable();
-        for (v, n) in present {
-            if *n > 1 {
-                dup += 1;
-                t.example(|| format!("element {v} read {n} times"));
+        reads.sort_by_key(|r| (r.invoke, r.complete));
+        let last = reads.len() as u32 - 1;
+        t.figures.push(("reads", reads.len() as f64));
+        t.figures
+            .push(("read_size", set_values(reads[last as usize]).len() as f64));
+
+        // One pass over the reads (by invocation): per element, the reads
+        // holding it, as first and last index and the number of runs of
+        // consecutive reads; phantoms.
+        let mut seen = vec![Seen::default(); elements.len()];
+        let mut phantoms: BTreeSet<i64> = BTreeSet::new();
+        for (j, r) in reads.iter().enumerate() {
+            let j = j as u32;
+            for v in set_values(r) {
+                let n = match index.get(v) {
+                    Some(&n)
+                        if elements[n as usize]
+                            .1
+                            .first_invoke
+                            .is_some_and(|i| i <= r.complete) =>
+                    {
+                        n as usize
+                    }
+                    _ => {
+                        phantoms.insert(*v);
+                        continue;
+                    }
+                };
+                let s = &mut seen[n];
+                if s.last_read == Some(j) {
+                    s.duplicated = true;
+                    continue;
+                }
+                if s.last_read.is_none_or(|l| l + 1 != j) {
+                    s.runs += 1;
+                }
+                s.first_read.get_or_insert(j);
+                s.last_read = Some(j);
+                s.first_seen = Some(s.first_seen.map_or(r.complete, |f| f.min(r.complete)));
             }
-            match writes.get(v) {
-                Some(w) if w.first_invoke.is_some_and(|i| i < read.complete) => {
-                    if w.all_failed() {
-                        failed_present += 1;
-                        t.example(|| format!("element {v} present although its add failed"));
-                    } else if w.first_ok.is_none() {
-                        unknown_present += 1;
+        }
+        let invokes: Vec<Duration> = reads.iter().map(|r| r.invoke).collect();
+        // The first read invoked after each element was known.
+        let known_at: Vec<Option<u32>> = (0..elements.len())
+            .map(|n| {
+                let known = match (elements[n].1.first_ok, seen[n].first_seen) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => a.or(b)?,
+                };
+                Some(invokes.partition_point(|i| *i <= known) as u32)
+            })
+            .collect();
+        // Reads after that holding it: from the run when there is one,
+        // else (an element that came and went: rare) counted in a pass
+        // over the reads for those elements alone.
+        let mut irregular = vec![false; elements.len()];
+        for (n, s) in seen.iter_mut().enumerate() {
+            let (Some(p), Some(first), Some(last)) = (known_at[n], s.first_read, s.last_read)
+            else {
+                continue;
+            };
+            if s.runs == 1 {
+                s.after_known = (last + 1).saturating_sub(first.max(p));
+            } else {
+                irregular[n] = true;
+            }
+        }
+        if irregular.iter().any(|i| *i) {
+            let mut counted_in = vec![u32::MAX; elements.len()];
+            for (j, r) in reads.iter().enumerate() {
+                let j = j as u32;
+                for v in set_values(r) {
+                    let Some(&n) = index.get(v) else { continue };
+                    let n = n as usize;
+                    if irregular[n] && known_at[n].is_some_and(|p| j >= p) && counted_in[n] != j {
+                        counted_in[n] = j;
+                        seen[n].after_known += 1;
                     }
                 }
-                _ => {
-                    phantom += 1;
-                    t.phantom_example(|| format!("element {v} read but never added"));
-                }
             }
         }
-        let mut absent: Vec<(i64, Duration)> = writes
-            .iter()
-            .filter_map(|(v, w)| Some((*v, w.first_ok?)))
-            .filter(|(v, ok)| *ok < read.invoke && !seen.contains_key(v))
-            .collect();
-        absent.sort_unstable();
-        for (v, ok) in absent {
-            lost += 1;
-            t.example(|| {
-                format!(
-                    "element {v} acknowledged at {} but absent from the read at {}",
-                    secs(ok),
-                    secs(read.invoke)
-                )
+        let (mut lost, mut stale, mut dup, mut failed_present) = (0u64, 0u64, 0u64, 0u64);
+        let (mut never_read, mut unknown_present) = (0u64, 0u64);
+        let mut order: Vec<usize> = (0..elements.len()).collect();
+        // Sorted so that counts and examples do not depend on input order.
+        order.sort_unstable_by_key(|&n| elements[n].0);
+        for n in order {
+            let (v, w) = (elements[n].0, &elements[n].1);
+            let s = seen[n];
+            if s.duplicated {
+                dup += 1;
+                t.example(|| format!("element {v} held more than once by one read"));
+            }
+            if s.first_seen.is_some() {
+                if w.all_failed() {
+                    failed_present += 1;
+                    t.example(|| format!("element {v} present although its add failed"));
+                } else if w.first_ok.is_none() {
+                    unknown_present += 1;
+                }
+            }
+            let Some(p) = known_at[n] else { continue };
+            // Reads invoked after it was known.
+            let after = reads.len() - p as usize;
+            if after == 0 {
+                never_read += 1;
+                continue;
+            }
+            let missed = after as u32 - s.after_known;
+            if missed == 0 {
+                continue;
+            }
+            let first = s.first_seen.map_or("never seen".to_string(), |f| {
+                format!("first seen {}", secs(f))
             });
+            let acked = w.first_ok.map_or("not acknowledged".to_string(), |a| {
+                format!("acknowledged {}", secs(a))
+            });
+            if s.last_read == Some(last) {
+                stale += 1;
+                t.example(|| format!("element {v} ({acked}, {first}) missed by {missed} of the {after} reads invoked after it was known, then seen again: stale"));
+            } else {
+                lost += 1;
+                let gone = reads[last as usize];
+                let since = s.last_read.map_or(String::new(), |j| {
+                    format!(
+                        ", last seen by the read completed {}",
+                        secs(reads[j as usize].complete)
+                    )
+                });
+                t.example(|| format!("element {v} ({acked}, {first}{since}) absent from the last read [{}, {}]: lost", secs(gone.invoke), secs(gone.complete)));
+            }
+        }
+        for v in phantoms.iter().take(MAX_EXAMPLES) {
+            t.phantom_example(|| format!("element {v} read but never added"));
         }
         t.figures.push(("unknown_present", unknown_present as f64));
+        t.figures.push(("never_read", never_read as f64));
         t.counts = vec![
             ("lost", lost),
+            ("stale", stale),
             ("duplicated", dup),
             ("failed_present", failed_present),
         ];
-        t.phantom = phantom;
+        t.phantom = phantoms.len() as u64;
         t.finish("add")
     }
 }
 
 // ---------------------------------------------------------------- register
 
-/// Registers, one per key: `write` (value = version; versions increase per
-/// key in the order the writes take effect) and `read` (value = the version
-/// seen, `None` for "never written").
+/// Registers, one per key, checked for linearizability (see
+/// [`super::linearizable`]): `write` (value), `read` (value = what it
+/// returned, `None` for a register never written) and `cas` (value = the
+/// value written, [`Op::with_expected`] = the value it required). An
+/// acknowledged operation took effect once inside its interval; a failed one
+/// never did; one of unknown outcome may have at any point after its
+/// invocation, or never. Reads that did not succeed tell nothing.
 ///
-/// A version is *known* from the moment its write was acknowledged or a
-/// read returned it, whichever came first (a read of an `unknown` write
-/// shows it happened).
-/// - `stale_reads`: reads invoked after a version was known that return an
-///   older one;
-/// - `failed_present`: reads of a version whose every write failed;
-/// - `phantom`: reads of a version no write was invoked for before the read
+/// - `nonlinearizable_keys`: keys whose history no order of the operations
+///   explains; each example gives the longest linearizable prefix found
+///   (its last operations) and the operation that cannot follow, with their
+///   times;
+/// - `failed_present`: reads of a value whose every write failed;
+/// - `phantom`: reads of a value no write was invoked for before the read
 ///   completed.
+///
+/// When the search bound is hit on a key (and no other key is invalid) the
+/// verdict is unknown, never valid. Keys are checked in parallel.
 #[derive(Clone, Debug)]
 pub struct Register {
     name: String,
     write: String,
     read: String,
+    cas: String,
+    limits: Limits,
 }
 
 impl Default for Register {
@@ -404,17 +575,19 @@ impl Default for Register {
             name: "integrity.register".into(),
             write: "write".into(),
             read: "read".into(),
+            cas: "cas".into(),
+            limits: Limits::default(),
         }
     }
 }
 
-/// Checks a register history with the default names (`write`, `read`).
+/// Checks a register history with the default names (`write`, `read`, `cas`).
 pub fn register(history: &History) -> IntegrityChecks {
     Register::default().check(history)
 }
 
 impl Register {
-    /// The default checker (`integrity.register`, ops `write` and `read`).
+    /// The default checker (`integrity.register`, ops `write`, `read`, `cas`).
     pub fn new() -> Self {
         Register::default()
     }
@@ -432,100 +605,143 @@ impl Register {
         self
     }
 
-    /// Checks `history`.
+    /// The operation name of compare-and-sets.
+    pub fn cas_op(mut self, cas: impl Into<String>) -> Self {
+        self.cas = cas.into();
+        self
+    }
+
+    /// The bounds of each key's search.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Checks `history`. A history the checker cannot judge (see
+    /// [`Register::try_check`]) gives an unknown verdict naming the op.
     pub fn check(&self, history: &History) -> IntegrityChecks {
+        self.try_check(history).unwrap_or_else(|bad| {
+            let mut t = Tally::new(&self.name);
+            t.undecided = Some(bad.to_string());
+            t.finish("write")
+        })
+    }
+
+    /// Checks `history`, or names the operation that makes it unjudgeable:
+    /// one that completes before its invocation, one that is not a read,
+    /// write or cas, a write or cas without its value.
+    pub fn try_check(&self, history: &History) -> Result<IntegrityChecks, BadOp> {
+        history.validate()?;
         let mut t = Tally::new(&self.name);
-        let none = String::new();
-        // key -> version -> writes of it
-        let mut writes: HashMap<&str, HashMap<i64, Writes>> = HashMap::new();
-        let mut reads: Vec<&Op> = Vec::new();
+        // key -> (history index, op) of everything that may have taken effect
+        let mut keys: BTreeMap<&str, Vec<(usize, KeyOp)>> = BTreeMap::new();
+        let mut writes: HashMap<(&str, i64), Writes> = HashMap::new();
+        let mut reads: Vec<(usize, &Op)> = Vec::new();
         let (mut acknowledged, mut failed, mut unknown) = (0u64, 0u64, 0u64);
         for (i, op) in history.ops.iter().enumerate() {
-            let key = op.key.as_ref().unwrap_or(&none).as_str();
-            if op.f == self.write {
-                let Some(v) = op.value else {
-                    t.undecided = Some(missing_value(op, i, "value"));
-                    return t.finish("write");
+            let key = op.key.as_deref().unwrap_or("");
+            let value = || {
+                op.value.ok_or_else(|| {
+                    BadOp::new(i, op, "it has no value: record it with Op::with_value(..)")
+                })
+            };
+            let call = if op.f == self.read {
+                if op.status != OpStatus::Ok {
+                    continue;
+                }
+                reads.push((i, op));
+                Call::Read(op.value)
+            } else if op.f == self.write {
+                Call::Write(value()?)
+            } else if op.f == self.cas {
+                let expect = match op.values.as_deref() {
+                    Some([]) => None,
+                    Some([old]) => Some(*old),
+                    _ => {
+                        return Err(BadOp::new(
+                            i,
+                            op,
+                            "a cas needs the value it expected: Op::with_expected(Some(old)), or None for an empty register",
+                        ))
+                    }
                 };
-                writes.entry(key).or_default().entry(v).or_default().add(op);
+                Call::Cas {
+                    expect,
+                    new: value()?,
+                }
+            } else {
+                return Err(BadOp::new(
+                    i,
+                    op,
+                    format!(
+                        "not a register operation (expected `{}`, `{}` or `{}`)",
+                        self.read, self.write, self.cas
+                    ),
+                ));
+            };
+            if let Call::Write(v) | Call::Cas { new: v, .. } = call {
+                writes.entry((key, v)).or_default().add(op);
                 match op.status {
                     OpStatus::Ok => acknowledged += 1,
                     OpStatus::Fail => failed += 1,
                     OpStatus::Unknown => unknown += 1,
                 }
-            } else if op.f == self.read && op.status == OpStatus::Ok {
-                reads.push(op);
             }
-        }
-        // When each version became known, per key: acknowledged writes...
-        let mut known: HashMap<&str, Vec<(Duration, i64)>> = HashMap::new();
-        for (key, versions) in &writes {
-            let k = known.entry(key).or_default();
-            for (v, w) in versions {
-                if let Some(ok) = w.first_ok {
-                    k.push((ok, *v));
-                }
+            if op.status == OpStatus::Fail {
+                continue;
             }
+            keys.entry(key).or_default().push((
+                i,
+                KeyOp {
+                    call,
+                    invoke: op.invoke,
+                    complete: (op.status == OpStatus::Ok).then_some(op.complete),
+                },
+            ));
         }
-        // ...and reads that returned it (only versions that were written:
-        // a phantom makes nothing known).
         let (mut phantom, mut failed_present) = (0u64, 0u64);
-        for r in &reads {
-            let key = r.key.as_ref().unwrap_or(&none).as_str();
+        for (_, r) in &reads {
+            let key = r.key.as_deref().unwrap_or("");
             let Some(v) = r.value else { continue };
-            match writes.get(key).and_then(|m| m.get(&v)) {
-                Some(w) if w.first_invoke.is_some_and(|i| i < r.complete) => {
+            match writes.get(&(key, v)) {
+                Some(w) if w.first_invoke.is_some_and(|i| i <= r.complete) => {
                     if w.all_failed() {
                         failed_present += 1;
-                        t.example(|| format!("key {key:?}: read version {v} whose write failed"));
-                    } else {
-                        known.entry(key).or_default().push((r.complete, v));
+                        t.example(|| {
+                            format!("key {key:?}: read value {v} whose writes all failed")
+                        });
                     }
                 }
                 _ => {
                     phantom += 1;
-                    t.phantom_example(|| format!("key {key:?}: read version {v}, never written"));
+                    t.phantom_example(|| format!("key {key:?}: read value {v}, never written"));
                 }
             }
         }
-        // Running maximum of the known version over time, per key.
-        let mut frontier: HashMap<&str, (Vec<Duration>, Vec<i64>)> = HashMap::new();
-        for (key, mut list) in known {
-            list.sort_unstable();
-            let mut times = Vec::with_capacity(list.len());
-            let mut max = Vec::with_capacity(list.len());
-            let mut m = i64::MIN;
-            for (at, v) in list {
-                m = m.max(v);
-                times.push(at);
-                max.push(m);
+        let keyed: Vec<(&str, Vec<(usize, KeyOp)>)> = keys.into_iter().collect();
+        let outcomes = check_keys(&keyed, &self.limits);
+        let (mut bad, mut undecided, mut steps) = (0u64, 0u64, 0u64);
+        let mut why_undecided = None;
+        for ((key, ops), outcome) in keyed.iter().zip(&outcomes) {
+            match outcome {
+                Outcome::Linearizable { steps: s } => steps += s,
+                Outcome::Undecided { steps: s, why } => {
+                    steps += s;
+                    undecided += 1;
+                    why_undecided.get_or_insert_with(|| format!("key {key:?}: {why}"));
+                }
+                Outcome::Violation(w) => {
+                    bad += 1;
+                    t.example(|| describe_violation(key, ops, history, w));
+                }
             }
-            frontier.insert(key, (times, max));
         }
-        let mut stale = 0u64;
-        for r in &reads {
-            let key = r.key.as_ref().unwrap_or(&none).as_str();
-            let Some((times, max)) = frontier.get(key) else {
-                continue;
-            };
-            // Versions known strictly before the read was invoked.
-            let n = times.partition_point(|t| *t < r.invoke);
-            if n == 0 {
-                continue;
-            }
-            let newest = max[n - 1];
-            let got = r.value.unwrap_or(i64::MIN);
-            if got < newest {
-                stale += 1;
-                t.example(|| {
-                    format!(
-                        "key {key:?}: read at {} returned {} but version {newest} was known",
-                        secs(r.invoke),
-                        r.value
-                            .map_or("nothing".to_string(), |v| format!("version {v}"))
-                    )
-                });
-            }
+        if undecided > 0 {
+            t.inconclusive = Some(format!(
+                "linearizability of {undecided} of {} keys undecided (first: {})",
+                keyed.len(),
+                why_undecided.unwrap_or_default()
+            ));
         }
         t.figures = vec![
             ("attempted", (acknowledged + failed + unknown) as f64),
@@ -533,12 +749,114 @@ impl Register {
             ("failed", failed as f64),
             ("unknown", unknown as f64),
             ("reads", reads.len() as f64),
-            ("keys", writes.len() as f64),
+            ("keys", keyed.len() as f64),
+            ("undecided_keys", undecided as f64),
+            ("search_steps", steps as f64),
         ];
-        t.counts = vec![("stale_reads", stale), ("failed_present", failed_present)];
+        t.counts = vec![
+            ("nonlinearizable_keys", bad),
+            ("failed_present", failed_present),
+        ];
         t.phantom = phantom;
-        t.finish("write")
+        Ok(t.finish("write"))
     }
+}
+
+/// Runs each key's search, spread over the machine's cores.
+fn check_keys(keys: &[(&str, Vec<(usize, KeyOp)>)], limits: &Limits) -> Vec<Outcome> {
+    let run = |ops: &Vec<(usize, KeyOp)>| {
+        let ops: Vec<KeyOp> = ops.iter().map(|(_, o)| *o).collect();
+        linearizable::check(&ops, limits)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(keys.len());
+    if threads <= 1 {
+        return keys.iter().map(|(_, ops)| run(ops)).collect();
+    }
+    // Keys go to threads round robin; results come back in key order.
+    let mut out: Vec<Option<Outcome>> = vec![None; keys.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t..keys.len())
+                        .step_by(threads)
+                        .map(|i| (i, run(&keys[i].1)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, o) in h.join().expect("a key's search panicked") {
+                out[i] = Some(o);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|o| o.expect("every key checked"))
+        .collect()
+}
+
+/// The witness of one key, as a person reads it: the last operations of the
+/// longest linearizable prefix, the value they leave, the operation that
+/// cannot follow and the others still open then, each with its times.
+fn describe_violation(
+    key: &str,
+    ops: &[(usize, KeyOp)],
+    history: &History,
+    w: &linearizable::Witness,
+) -> String {
+    let show = |i: usize| {
+        let (index, o) = &ops[i];
+        format!(
+            "#{index} {} by p{} [{}, {}]",
+            o.call,
+            history.ops[*index].process,
+            secs(o.invoke),
+            o.complete.map_or("?".to_string(), secs)
+        )
+    };
+    let mut d = format!("key {key:?}: not linearizable: ");
+    if w.prefix_len == 0 {
+        d.push_str("from the empty register, ");
+    } else {
+        let _ = write!(
+            d,
+            "after {} ops ({}{}) the register holds {}, ",
+            w.prefix_len,
+            if w.prefix_len > w.prefix_tail.len() {
+                "..., "
+            } else {
+                ""
+            },
+            w.prefix_tail
+                .iter()
+                .map(|&i| show(i))
+                .collect::<Vec<_>>()
+                .join(", "),
+            w.state.map_or("nil".to_string(), |v| v.to_string()),
+        );
+    }
+    let _ = write!(d, "and {} cannot follow", show(w.blocked));
+    if !w.pending.is_empty() {
+        let _ = write!(
+            d,
+            "; nor can any other op open then: {}{}",
+            w.pending
+                .iter()
+                .take(MAX_EXAMPLES)
+                .map(|&i| show(i))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if w.pending.len() > MAX_EXAMPLES {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
+    d
 }
 
 // ---------------------------------------------------------------- queue
@@ -548,8 +866,13 @@ impl Register {
 /// Every item must be taken by a dequeue or the drain.
 ///
 /// - `lost`: acknowledged enqueues never taken, beyond what the dequeues of
-///   unknown outcome may have taken (each may have taken one item unseen);
-/// - `duplicated`: items taken more than once;
+///   unknown outcome may have taken: each may have taken one item unseen,
+///   and only one enqueued before that dequeue completed (the most such
+///   items they can excuse is a matching, found greedily: the options are
+///   nested);
+/// - `duplicated`: items taken more often than they were enqueued (every
+///   enqueue op that may have taken effect, ok or unknown, counts: a
+///   retried enqueue of the same item may be taken twice);
 /// - `failed_present`: items taken although every enqueue of them failed;
 /// - `phantom`: items taken that no enqueue was invoked for.
 #[derive(Clone, Debug)]
@@ -604,11 +927,17 @@ impl Queue {
     /// Checks `history`.
     pub fn check(&self, history: &History) -> IntegrityChecks {
         let mut t = Tally::new(&self.name);
+        if let Err(bad) = history.validate() {
+            t.undecided = Some(bad.to_string());
+            return t.finish("enqueue");
+        }
         let mut writes: HashMap<i64, Writes> = HashMap::new();
         // item -> (times taken, earliest completion of a take)
         let mut taken: HashMap<i64, (u32, Duration)> = HashMap::new();
         let (mut acknowledged, mut failed, mut unknown) = (0u64, 0u64, 0u64);
-        let mut unknown_dequeues = 0u64;
+        let mut unknown_dequeues: Vec<Duration> = Vec::new();
+        // item -> enqueue ops that may have taken effect
+        let mut attempts: HashMap<i64, u32> = HashMap::new();
         let mut take = |v: i64, at: Duration| {
             let e = taken.entry(v).or_insert((0, at));
             e.0 += 1;
@@ -621,6 +950,9 @@ impl Queue {
                     return t.finish("enqueue");
                 };
                 writes.entry(v).or_default().add(op);
+                if op.status != OpStatus::Fail {
+                    *attempts.entry(v).or_default() += 1;
+                }
                 match op.status {
                     OpStatus::Ok => acknowledged += 1,
                     OpStatus::Fail => failed += 1,
@@ -633,7 +965,7 @@ impl Queue {
                             take(v, op.complete);
                         }
                     }
-                    OpStatus::Unknown => unknown_dequeues += 1,
+                    OpStatus::Unknown => unknown_dequeues.push(op.complete),
                     OpStatus::Fail => {}
                 }
             } else if op.f == self.drain && op.status == OpStatus::Ok {
@@ -650,12 +982,13 @@ impl Queue {
         let mut items: Vec<(&i64, &(u32, Duration))> = taken.iter().collect();
         items.sort_unstable_by_key(|(v, _)| **v);
         for (v, (n, at)) in items {
-            if *n > 1 {
+            let enqueued = attempts.get(v).copied().unwrap_or(0);
+            if *n > enqueued.max(1) {
                 dup += 1;
-                t.example(|| format!("item {v} taken {n} times"));
+                t.example(|| format!("item {v} taken {n} times, enqueued {enqueued}"));
             }
             match writes.get(v) {
-                Some(w) if w.first_invoke.is_some_and(|i| i < *at) => {
+                Some(w) if w.first_invoke.is_some_and(|i| i <= *at) => {
                     if w.all_failed() {
                         failed_present += 1;
                         t.example(|| format!("item {v} taken although its enqueue failed"));
@@ -667,24 +1000,41 @@ impl Queue {
                 }
             }
         }
-        let mut missing: Vec<i64> = writes
+        let mut missing: Vec<(Duration, i64)> = writes
             .iter()
             .filter(|(v, w)| w.first_ok.is_some() && !taken.contains_key(v))
-            .map(|(v, _)| *v)
+            .filter_map(|(v, w)| Some((w.first_invoke?, *v)))
             .collect();
-        missing.sort_unstable();
-        let lost = (missing.len() as u64).saturating_sub(unknown_dequeues);
-        if lost > 0 {
-            for v in missing.iter().take(MAX_EXAMPLES) {
-                t.example(|| format!("item {v} acknowledged but never taken"));
+        // Latest enqueued first: the fewest unknown dequeues can have taken
+        // it (those that completed after it was invoked), and every dequeue
+        // that can take it can take any item enqueued before.
+        missing.sort_unstable_by(|a, b| b.cmp(a));
+        unknown_dequeues.sort_unstable();
+        let (mut excused, mut lost_items) = (0usize, Vec::new());
+        for (invoked, v) in &missing {
+            let able = unknown_dequeues.len() - unknown_dequeues.partition_point(|c| c < invoked);
+            if able > excused {
+                excused += 1;
+            } else {
+                lost_items.push((*invoked, *v));
             }
+        }
+        let lost = lost_items.len() as u64;
+        lost_items.sort_unstable_by_key(|(_, v)| *v);
+        for (invoked, v) in lost_items.iter().take(MAX_EXAMPLES) {
+            t.example(|| {
+                format!(
+                    "item {v} enqueued at {} and acknowledged, never taken, and no unknown dequeue completed after it was left to excuse it",
+                    secs(*invoked)
+                )
+            });
         }
         t.figures = vec![
             ("attempted", (acknowledged + failed + unknown) as f64),
             ("acknowledged", acknowledged as f64),
             ("failed", failed as f64),
             ("unknown", unknown as f64),
-            ("unknown_dequeues", unknown_dequeues as f64),
+            ("unknown_dequeues", unknown_dequeues.len() as f64),
             ("never_taken", missing.len() as f64),
         ];
         t.counts = vec![
@@ -966,38 +1316,167 @@ mod tests {
         assert_eq!(c.main.figures["lost"], 2.0);
     }
 
+    fn w(v: i64, i: u64, c: u64) -> Op {
+        Op::ok("write").with_key("k").with_value(v).at(s(i), s(c))
+    }
+
+    fn r(v: Option<i64>, i: u64, c: u64) -> Op {
+        let op = Op::ok("read").with_key("k").at(s(i), s(c)).by(9);
+        match v {
+            Some(v) => op.with_value(v),
+            None => op,
+        }
+    }
+
+    fn cas(old: i64, new: i64, i: u64, c: u64, by: u32) -> Op {
+        Op::ok("cas")
+            .with_key("k")
+            .with_expected(Some(old))
+            .with_value(new)
+            .at(s(i), s(c))
+            .by(by)
+    }
+
     #[test]
     fn register_stale_and_phantom_reads() {
-        let k = "k";
         let h = History::new(vec![
-            Op::ok("write").with_key(k).with_value(1).at(s(0), s(1)),
-            Op::ok("write").with_key(k).with_value(2).at(s(2), s(3)),
-            Op::unknown("write", "t")
-                .with_key(k)
-                .with_value(3)
-                .at(s(4), s(5)),
-            Op::ok("read").with_key(k).with_value(1).at(s(4), s(5)), // stale
-            Op::ok("read").with_key(k).with_value(3).at(s(6), s(7)), // unknown happened
-            Op::ok("read").with_key(k).with_value(2).at(s(8), s(9)), // stale after 3 seen
-            Op::ok("read").with_key(k).with_value(7).at(s(8), s(9)), // phantom
-            Op::ok("read").with_key("other").at(s(8), s(9)),         // never written: fine
+            w(1, 0, 1),
+            w(2, 2, 3),
+            r(Some(1), 4, 5),                                // stale
+            r(Some(7), 8, 9),                                // phantom
+            Op::ok("read").with_key("other").at(s(8), s(9)), // never written: fine
         ]);
         let c = register(&h);
-        assert_eq!(c.count("stale_reads"), 2, "{:?}", c.main.examples);
+        assert_eq!(c.count("nonlinearizable_keys"), 1, "{:?}", c.main);
         assert_eq!(c.count("phantom"), 1);
         assert_eq!(c.verdict(), Verdict::Invalid);
+        let e = &c.main.examples[0];
+        // The witness: the prefix, the value it leaves, the op that cannot follow.
+        assert!(
+            e.contains("after 2 ops")
+                && e.contains("holds 2")
+                && e.contains("#2 read 1 by p9 [4.000s, 5.000s]"),
+            "{e}"
+        );
     }
 
     #[test]
     fn register_concurrent_reads_are_fine() {
         let h = History::new(vec![
-            Op::ok("write").with_key("k").with_value(1).at(s(0), s(1)),
-            Op::ok("write").with_key("k").with_value(2).at(s(2), s(5)),
-            Op::ok("read").with_key("k").with_value(1).at(s(3), s(4)),
-            Op::ok("read").with_key("k").with_value(2).at(s(3), s(4)),
-            Op::ok("read").with_key("k").with_value(2).at(s(6), s(7)),
+            w(1, 0, 1),
+            w(2, 2, 5),
+            r(Some(1), 3, 4),
+            r(Some(2), 3, 4),
+            r(Some(2), 6, 7),
         ]);
         assert_eq!(register(&h).verdict(), Verdict::Valid);
+    }
+
+    /// The history that fooled the old checker (it assumed a timed-out write
+    /// lands before the writer's next one, and called the read stale): W1
+    /// ok, W2 unknown, W3 ok, then a read of 2 is linearizable: W1 W3 W2 R.
+    #[test]
+    fn register_a_late_unknown_write_is_no_stale_read() {
+        let h = History::new(vec![
+            w(1, 0, 1),
+            Op::unknown("write", "timeout")
+                .with_key("k")
+                .with_value(2)
+                .at(s(2), s(3)),
+            w(3, 4, 5),
+            r(Some(2), 6, 7),
+        ]);
+        let c = register(&h);
+        assert_eq!(c.verdict(), Verdict::Valid, "{:?}", c.main);
+    }
+
+    /// Fooled the old checker (versions assumed to take effect in order):
+    /// two overlapping acknowledged writers, the lower version landing last.
+    #[test]
+    fn register_overlapping_writers_are_no_stale_read() {
+        let h = History::new(vec![w(2, 0, 10), w(1, 1, 9).by(1), r(Some(1), 11, 12)]);
+        let c = register(&h);
+        assert_eq!(c.verdict(), Verdict::Valid, "{:?}", c.main);
+        // But once both are done, the read must see one of them, not nothing.
+        let h = History::new(vec![w(2, 0, 10), w(1, 1, 9).by(1), r(None, 11, 12)]);
+        assert_eq!(register(&h).count("nonlinearizable_keys"), 1);
+    }
+
+    /// Passed the old checker (it knew no CAS; the Consul workload recorded
+    /// both as plain writes of 2): two acknowledged CAS from the same value
+    /// by two clients is a lost update.
+    #[test]
+    fn register_two_cas_from_one_value_is_a_lost_update() {
+        let h = History::new(vec![w(1, 0, 1), cas(1, 2, 2, 5, 1), cas(1, 2, 3, 6, 2)]);
+        let c = register(&h);
+        assert_eq!(c.count("nonlinearizable_keys"), 1, "{:?}", c.main);
+        assert!(
+            c.main.examples[0].contains("cas 1 -> 2"),
+            "{:?}",
+            c.main.examples
+        );
+        // A CAS from the empty register, and one that lost (failed): fine.
+        let h = History::new(vec![
+            Op::ok("cas")
+                .with_key("k")
+                .with_expected(None)
+                .with_value(1)
+                .at(s(0), s(1)),
+            cas(1, 2, 2, 5, 1),
+            Op::fail("cas", "index changed")
+                .with_key("k")
+                .with_expected(Some(1))
+                .with_value(2)
+                .at(s(3), s(6)),
+            r(Some(2), 7, 8),
+        ]);
+        assert_eq!(register(&h).verdict(), Verdict::Valid);
+    }
+
+    #[test]
+    fn register_search_bound_is_unknown_never_valid() {
+        let mut ops: Vec<Op> = (0..14).map(|v| w(v, 0, 100).by(v as u32)).collect();
+        ops.push(r(Some(3), 0, 100));
+        let h = History::new(ops);
+        let tight = Register::new().limits(Limits {
+            max_steps: 3,
+            max_memory: 1 << 30,
+        });
+        let c = tight.check(&h);
+        assert_eq!(c.main.verdict, Verdict::Unknown, "{:?}", c.main);
+        assert!(c.main.detail.contains("undecided"), "{}", c.main.detail);
+        assert_eq!(register(&h).verdict(), Verdict::Valid);
+    }
+
+    #[test]
+    fn register_bad_input_names_the_op() {
+        let backwards = History::new(vec![w(1, 0, 1), w(2, 5, 3).by(4)]);
+        let e = Register::new().try_check(&backwards).unwrap_err();
+        assert_eq!(e.index, 1);
+        assert!(
+            e.to_string().contains("completes before it was invoked"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("by process 4"), "{e}");
+        let c = register(&backwards);
+        assert_eq!(c.verdict(), Verdict::Unknown);
+        assert!(c.main.detail.contains("operation #1"), "{}", c.main.detail);
+        let odd = History::new(vec![
+            w(1, 0, 1),
+            Op::ok("append").with_key("k").at(s(2), s(3)),
+        ]);
+        let e = Register::new().try_check(&odd).unwrap_err();
+        assert!(
+            e.to_string().contains("`append`")
+                && e.to_string().contains("not a register operation"),
+            "{e}"
+        );
+        let no_expect = History::new(vec![Op::ok("cas").with_key("k").with_value(1)]);
+        assert!(Register::new()
+            .try_check(&no_expect)
+            .unwrap_err()
+            .problem
+            .contains("with_expected"));
     }
 
     #[test]
@@ -1015,6 +1494,136 @@ mod tests {
         assert_eq!(c.count("lost"), 1);
         assert_eq!(c.count("duplicated"), 1);
         assert_eq!(c.count("phantom"), 1);
+    }
+
+    /// Passed the old checker (it judged only the last read): a loss seen
+    /// in an earlier read, and an element seen then gone.
+    #[test]
+    fn set_judges_every_read() {
+        let add = |v: i64, i: u64, c: u64| Op::ok("add").with_value(v).at(s(i), s(c));
+        let read = |vs: Vec<i64>, i: u64, c: u64| Op::ok("read").with_values(vs).at(s(i), s(c));
+        // 2 acknowledged at 1, missed by the read at 2, back by the read at 4.
+        let h = History::new(vec![
+            add(1, 0, 1),
+            add(2, 0, 1),
+            read(vec![1], 2, 3),
+            read(vec![1, 2], 4, 5),
+        ]);
+        let c = set(&h);
+        assert_eq!(c.count("stale"), 1, "{:?}", c.main);
+        assert_eq!(c.count("lost"), 0);
+        assert_eq!(c.main.verdict, Verdict::Invalid);
+        assert!(
+            c.main.examples[0].contains("element 2 (acknowledged 1.000s, first seen 5.000s)"),
+            "{:?}",
+            c.main.examples
+        );
+        // Seen, missed, seen again (two runs of reads holding it).
+        let h = History::new(vec![
+            add(1, 0, 1),
+            add(2, 0, 1),
+            read(vec![1, 2], 2, 3),
+            read(vec![1], 4, 5),
+            read(vec![2, 1], 6, 7),
+        ]);
+        let c = set(&h);
+        assert_eq!((c.count("stale"), c.count("lost")), (1, 0), "{:?}", c.main);
+        assert!(
+            c.main.examples[0].contains("missed by 1 of the 3 reads"),
+            "{:?}",
+            c.main.examples
+        );
+        // 3's add timed out, a read saw it, the last read did not: lost.
+        let h = History::new(vec![
+            add(1, 0, 1),
+            Op::unknown("add", "timeout").with_value(3).at(s(0), s(1)),
+            read(vec![1, 3], 2, 3),
+            read(vec![1], 4, 5),
+        ]);
+        let c = set(&h);
+        assert_eq!(c.count("lost"), 1, "{:?}", c.main);
+        assert!(c.main.examples[0].contains("element 3 (not acknowledged, first seen 3.000s, last seen by the read completed 3.000s)"), "{:?}", c.main.examples);
+        // Concurrent reads may miss it; an add nobody read after is never read.
+        let h = History::new(vec![
+            add(1, 0, 3),
+            read(vec![], 2, 4),
+            read(vec![1], 5, 6),
+            add(2, 6, 7),
+        ]);
+        let c = set(&h);
+        assert_eq!(c.verdict(), Verdict::Valid, "{:?}", c.main);
+        assert_eq!(c.figure("never_read"), Some(1.0));
+    }
+
+    #[test]
+    fn set_bad_input_names_the_op() {
+        let h = History::new(vec![
+            Op::ok("add").with_value(1).at(s(5), s(2)),
+            Op::ok("read").with_values(vec![1]).at(s(6), s(7)),
+        ]);
+        let c = set(&h);
+        assert_eq!(c.verdict(), Verdict::Unknown);
+        assert!(
+            c.main.detail.contains("operation #0") && c.main.detail.contains("completes before"),
+            "{}",
+            c.main.detail
+        );
+    }
+
+    /// Passed the old checker (any unknown dequeue excused any item): an
+    /// unknown dequeue that completed before the item was enqueued cannot
+    /// have taken it.
+    #[test]
+    fn queue_unknown_dequeue_excuses_only_earlier_items() {
+        let h = History::new(vec![
+            Op::unknown("dequeue", "t").at(s(0), s(3)),
+            Op::ok("enqueue").with_value(4).at(s(5), s(6)),
+            Op::ok("drain").with_values(vec![]).at(s(10), s(11)),
+        ]);
+        let c = queue(&h);
+        assert_eq!(c.count("lost"), 1, "{:?}", c.main);
+        assert!(
+            c.main.examples[0].contains("item 4 enqueued at 5.000s"),
+            "{:?}",
+            c.main.examples
+        );
+        // Enqueued before it completed: excused.
+        let h = History::new(vec![
+            Op::ok("enqueue").with_value(4).at(s(0), s(1)),
+            Op::unknown("dequeue", "t").at(s(0), s(3)),
+            Op::ok("drain").with_values(vec![]).at(s(10), s(11)),
+        ]);
+        assert_eq!(queue(&h).verdict(), Verdict::Valid);
+        // Two items, one unknown dequeue able to take either: one lost.
+        let h = History::new(vec![
+            Op::ok("enqueue").with_value(1).at(s(0), s(1)),
+            Op::ok("enqueue").with_value(2).at(s(0), s(1)),
+            Op::unknown("dequeue", "t").at(s(2), s(3)),
+            Op::ok("drain").with_values(vec![]).at(s(10), s(11)),
+        ]);
+        assert_eq!(queue(&h).count("lost"), 1);
+    }
+
+    /// A retried enqueue (timed out, then sent again) may be taken twice:
+    /// each enqueue op counts. The old checker called it a duplicate.
+    #[test]
+    fn queue_retried_enqueues_are_told_apart() {
+        let h = History::new(vec![
+            Op::unknown("enqueue", "timeout")
+                .with_value(1)
+                .at(s(0), s(1)),
+            Op::ok("enqueue").with_value(1).at(s(2), s(3)),
+            Op::ok("dequeue").with_value(1).at(s(4), s(5)),
+            Op::ok("drain").with_values(vec![1]).at(s(10), s(11)),
+        ]);
+        let c = queue(&h);
+        assert_eq!(c.verdict(), Verdict::Valid, "{:?}", c.main);
+        let h = History::new(vec![
+            Op::ok("enqueue").with_value(1).at(s(2), s(3)),
+            Op::ok("dequeue").with_value(1).at(s(4), s(5)),
+            Op::ok("drain").with_values(vec![1]).at(s(10), s(11)),
+        ]);
+        assert_eq!(queue(&h).count("duplicated"), 1);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 pub mod availability;
 pub mod integrity;
 pub mod latency;
+pub mod linearizable;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
