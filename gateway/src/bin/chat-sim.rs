@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         "sent_per_sec": (after.sent - before.sent) as f64 / hold,
         "delivered_per_sec": (after.delivered - before.delivered) as f64 / hold,
         "reconnect": reconnect,
-        "audit": { "acked": audit.acked, "expected": audit.expected, "lost": audit.lost, "duplicated": audit.duplicated, "invented": audit.invented, "examples": audit.examples },
+        "audit": { "acked": audit.acked, "expected": audit.expected, "lost": audit.lost, "duplicated": audit.duplicated, "invented": audit.invented, "reported_undeliverable": audit.reported_undeliverable, "false_claims": audit.false_claims, "examples": audit.examples },
         "total_secs": started.elapsed().as_secs_f64(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
