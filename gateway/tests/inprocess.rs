@@ -309,15 +309,12 @@ impl gateway::membership::Membership for Hiding {
     }
 }
 
-/// Silent loss 1 (245 lost pairs before the fix): node-1 forgot node-2's
-/// link as soon as membership stopped listing it (a health check that
-/// timed out on a saturated machine), so sends acknowledged meanwhile
-/// skipped node-2's room members without naming it undeliverable. Fixed in
-/// `gateway::peers`: nodes offer traffic to every *registered* member and
-/// keep a departed peer's link for the deregistration grace.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
-    let hide = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+/// Two fixed nodes where node-1 sees the membership through [`Hiding`]
+/// (node-2 hidden from the start if `hidden`); set the flag to hide it later.
+async fn two_nodes_node_1_hiding_node_2(
+    hidden: bool,
+) -> (LocalCluster, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let hide = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(hidden));
     let h = hide.clone();
     let cluster = LocalCluster::start_with_views(
         2,
@@ -334,18 +331,21 @@ async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
     )
     .await
     .unwrap();
-    // Clients alternate between the nodes; an odd number of rooms puts
-    // members of every room on both.
+    (cluster, hide)
+}
+
+/// 42 clients in 3 rooms, all online: clients alternate between the two
+/// nodes, and an odd number of rooms puts members of every room on both.
+async fn clients_on_both_nodes(cluster: &LocalCluster) -> Simulator {
     let mut cfg = SimConfig::new(cluster.router_addr(), 42);
     cfg.rooms = 3;
     let sim = Simulator::start(cfg);
     sim.wait_online(42, Duration::from_secs(20)).await.unwrap();
-    hide.store(true, std::sync::atomic::Ordering::Relaxed);
-    // node-1 polls its membership every 500 ms.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let m = cluster.nodes[0].node.metrics();
-    assert!(m.peers.is_empty(), "node-2 left node-1's view: {m:?}");
-    let ok_before = m.links.get("node-2").map_or(0, |l| l.ok);
+    sim
+}
+
+/// 40 messages a second for 2 s, 2 s to settle, then the audit.
+async fn send_for_two_seconds_then_audit(sim: Simulator) -> gateway::sim::Audit {
     send_then_settle(
         &sim,
         Load {
@@ -356,9 +356,28 @@ async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
         Duration::from_secs(2),
     )
     .await;
-    let h = sim.stop().await;
-    let a = h.audit(0.5);
+    let a = sim.stop().await.audit(0.5);
     assert!(a.acked > 30, "{a:?}");
+    a
+}
+
+/// Silent loss 1 (245 lost pairs before the fix): node-1 forgot node-2's
+/// link as soon as membership stopped listing it (a health check that
+/// timed out on a saturated machine), so sends acknowledged meanwhile
+/// skipped node-2's room members without naming it undeliverable. Fixed in
+/// `gateway::peers`: nodes offer traffic to every *registered* member and
+/// keep a departed peer's link for the deregistration grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
+    let (cluster, hide) = two_nodes_node_1_hiding_node_2(false).await;
+    let sim = clients_on_both_nodes(&cluster).await;
+    hide.store(true, std::sync::atomic::Ordering::Relaxed);
+    // node-1 polls its membership every 500 ms.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let m = cluster.nodes[0].node.metrics();
+    assert!(m.peers.is_empty(), "node-2 left node-1's view: {m:?}");
+    let ok_before = m.links.get("node-2").map_or(0, |l| l.ok);
+    let a = send_for_two_seconds_then_audit(sim).await;
     assert_eq!(
         (a.lost, a.duplicated, a.invented, a.reported_undeliverable),
         (0, 0, 0, 0),
@@ -384,45 +403,14 @@ async fn a_live_peer_dropped_from_membership_still_gets_its_rooms_messages() {
 /// calls the greeter from then on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_started_later_than_a_nodes_view_still_gets_its_rooms_messages() {
-    let hide = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let h = hide.clone();
-    let cluster = LocalCluster::start_with_views(
-        2,
-        Switches::fixed(),
-        Duration::ZERO,
-        |_, _| None,
-        move |i, all| match i {
-            0 => std::sync::Arc::new(Hiding {
-                all,
-                hide: h.clone(),
-            }),
-            _ => all,
-        },
-    )
-    .await
-    .unwrap();
+    let (cluster, _hide) = two_nodes_node_1_hiding_node_2(true).await;
     let m = cluster.nodes[0].node.metrics();
     assert!(
         m.peers.contains(&"node-2".to_string()) || m.departed.contains(&"node-2".to_string()),
         "node-2 greeted node-1, which never saw it in membership: {m:?}"
     );
-    let mut cfg = SimConfig::new(cluster.router_addr(), 42);
-    cfg.rooms = 3;
-    let sim = Simulator::start(cfg);
-    sim.wait_online(42, Duration::from_secs(20)).await.unwrap();
-    send_then_settle(
-        &sim,
-        Load {
-            rate: 40.0,
-            ..Load::default()
-        },
-        Duration::from_secs(2),
-        Duration::from_secs(2),
-    )
-    .await;
-    let h = sim.stop().await;
-    let a = h.audit(0.5);
-    assert!(a.acked > 30, "{a:?}");
+    let sim = clients_on_both_nodes(&cluster).await;
+    let a = send_for_two_seconds_then_audit(sim).await;
     assert_eq!(
         (a.lost, a.duplicated, a.invented, a.reported_undeliverable),
         (0, 0, 0, 0),
