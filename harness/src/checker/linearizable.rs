@@ -54,6 +54,16 @@ impl Call {
             Call::Cas { expect, new } => (expect == state).then_some(Some(new)),
         }
     }
+
+    /// Whether the call never changes the register where it can take
+    /// effect: a read, or a CAS writing the value it expects.
+    fn is_read_only(self) -> bool {
+        match self {
+            Call::Read(_) => true,
+            Call::Write(_) => false,
+            Call::Cas { expect, new } => expect == Some(new),
+        }
+    }
 }
 
 impl std::fmt::Display for Call {
@@ -327,43 +337,55 @@ impl<'a> Search<'a> {
             let (op, is_return) = self.events[e as usize];
             let opu = op as usize;
             if !is_return {
-                if let Some(after) = self.ops[opu].call.step(state) {
-                    bits[opu / 64] |= 1 << (opu % 64);
-                    hash ^= zobrist[opu];
-                    if memo.insert(hash ^ state_hash(after), &bits, after) {
-                        calls.push((op, state));
-                        state = after;
-                        self.lift(opu);
-                        if self.return_of[opu] != NIL {
-                            remaining -= 1;
-                        }
-                        e = self.next[self.head() as usize];
-                    } else {
-                        bits[opu / 64] &= !(1 << (opu % 64));
-                        hash ^= zobrist[opu];
-                        e = self.next[e as usize];
-                    }
-                } else {
+                let call = self.ops[opu].call;
+                let Some(after) = call.step(state) else {
                     e = self.next[e as usize];
+                    continue;
+                };
+                bits[opu / 64] |= 1 << (opu % 64);
+                hash ^= zobrist[opu];
+                if memo.insert(hash ^ state_hash(after), &bits, after) {
+                    calls.push((op, state));
+                    state = after;
+                    self.lift(opu);
+                    if self.return_of[opu] != NIL {
+                        remaining -= 1;
+                    }
+                    e = self.next[self.head() as usize];
+                    continue;
                 }
-                continue;
-            }
-            // `op` must have been linearized by now and was not: backtrack.
-            if best.as_ref().is_none_or(|b| calls.len() > b.prefix_len) {
+                bits[opu / 64] &= !(1 << (opu % 64));
+                hash ^= zobrist[opu];
+                if !is_dominated(call) {
+                    e = self.next[e as usize];
+                    continue;
+                }
+                // This configuration plus a read it allows was refuted, so
+                // this one is too (see `is_dominated`): backtrack.
+            } else if best.as_ref().is_none_or(|b| calls.len() > b.prefix_len) {
+                // `op` must have been linearized by now and was not.
                 best = Some(self.witness(&calls, state, opu, &bits));
             }
-            let Some((top, before)) = calls.pop() else {
-                return Outcome::Violation(best.expect("set above"));
-            };
-            let top = top as usize;
-            state = before;
-            bits[top / 64] &= !(1 << (top % 64));
-            hash ^= zobrist[top];
-            self.unlift(top);
-            if self.return_of[top] != NIL {
-                remaining += 1;
+            // Backtrack: undo the newest linearized op, and go on undoing
+            // while it was a read, whose alternatives are dominated.
+            loop {
+                let Some((top, before)) = calls.pop() else {
+                    let w = best.unwrap_or_else(|| self.witness(&calls, state, opu, &bits));
+                    return Outcome::Violation(w);
+                };
+                let top = top as usize;
+                state = before;
+                bits[top / 64] &= !(1 << (top % 64));
+                hash ^= zobrist[top];
+                self.unlift(top);
+                if self.return_of[top] != NIL {
+                    remaining += 1;
+                }
+                if !is_dominated(self.ops[top].call) {
+                    e = self.next[self.call_of[top] as usize];
+                    break;
+                }
             }
-            e = self.next[self.call_of[top] as usize];
         }
         Outcome::Linearizable { steps }
     }
@@ -462,6 +484,22 @@ impl Hasher for Identity {
     fn write_u64(&mut self, v: u64) {
         self.0 = v;
     }
+}
+
+/// Whether, once an op with this call has been linearized at a
+/// configuration and that was refuted, the configuration itself is refuted,
+/// so the search need not try the op's alternatives there.
+///
+/// True of read-only calls. The search only linearizes an op whose call it
+/// has reached before any pending return, so "now" lies inside the op's
+/// interval; a read-only op leaves the register as it found it. Take any
+/// linearization of the remaining ops from the configuration, and move the
+/// op to the front: every other op sees the same register as before. So if
+/// one exists without the op first, one exists with it first. Without this,
+/// k overlapping reads of one value are 2^k configurations to refute
+/// (`concurrent_reads_do_not_multiply_the_search`).
+fn is_dominated(call: Call) -> bool {
+    call.is_read_only()
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -605,6 +643,39 @@ mod tests {
         // One that is read is kept: it may land late.
         h[10] = op(Write(1), 4, None);
         assert!(matches!(check(&h, &tight), Outcome::Linearizable { .. }));
+    }
+
+    #[test]
+    fn concurrent_reads_do_not_multiply_the_search() {
+        // The history that fooled the search (CI, 2026-12-01, proptest seed
+        // 15569124702936931190): dozens of overlapping reads of one value,
+        // then a stale read. Every subset of the reads is a configuration,
+        // so refuting it took 2^40 steps and the key came out undecided.
+        let mut h = vec![op(Write(1), 0, Some(1)), op(Write(2), 2, Some(3))];
+        for i in 0..40 {
+            h.push(op(Read(Some(2)), 4 + i, Some(100 + i)));
+        }
+        h.push(op(Read(Some(1)), 200, Some(201)));
+        let tight = Limits {
+            max_steps: 10_000,
+            max_memory: 1 << 30,
+        };
+        let Outcome::Violation(w) = check(&h, &tight) else {
+            panic!("not refuted within the bound");
+        };
+        assert_eq!(w.blocked, 42, "{w:?}");
+        assert_eq!(w.state, Some(2));
+        // Reads of two values interleaved with the write between them still
+        // decide, both ways.
+        let mut h = vec![op(Write(1), 0, Some(1)), op(Write(2), 2, Some(60))];
+        for i in 0..40 {
+            let v = if i % 2 == 0 { 1 } else { 2 };
+            h.push(op(Read(Some(v)), 4 + i, Some(50 + i)));
+        }
+        assert!(matches!(check(&h, &tight), Outcome::Linearizable { .. }));
+        // A read of 1 that began after one of 2 ended: stale.
+        h.push(op(Read(Some(1)), 95, Some(96)));
+        assert!(matches!(check(&h, &tight), Outcome::Violation(_)));
     }
 
     #[test]
