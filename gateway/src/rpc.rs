@@ -6,6 +6,13 @@
 //! order and replies matched by request id. In the 2015 configuration a
 //! call to a black-holed peer waits forever and its request stays in
 //! memory: the backlog grows with the traffic, as it did that morning.
+//!
+//! The fixed timeout is on the link's *progress*: a call fails when no
+//! reply to any call has arrived for [`Switches::rpc_timeout`]. A peer that
+//! is slow but answering (a saturated dispatch queue, weibo_2017) is waited
+//! for; only a silent one (black-holed, stopped) fails and is evicted. A
+//! per-call timeout cannot tell the two apart, and named a live peer
+//! undeliverable for every send until its breaker closed again.
 
 use crate::protocol::{decode, encode, RpcFrame, RpcRequest};
 use crate::switches::{Backlog, Switches};
@@ -58,6 +65,36 @@ pub struct LinkStats {
     pub evictions: u64,
 }
 
+/// However much the link progresses, a call waits at most this long: a
+/// request the peer answers for others but never for this one (it went
+/// missing) must not hold its memory forever.
+pub const MAX_CALL_WAIT: Duration = Duration::from_secs(30);
+
+/// When the link last heard a reply, as nanoseconds since the link began.
+#[derive(Debug)]
+struct Progress {
+    epoch: Instant,
+    last_reply_ns: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            epoch: Instant::now(),
+            last_reply_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn heard(&self) {
+        let ns = self.epoch.elapsed().as_nanos() as u64;
+        self.last_reply_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    fn last_reply(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_reply_ns.load(Ordering::Relaxed))
+    }
+}
+
 /// One peer: its queue, pending calls and breaker.
 pub struct PeerLink {
     /// The peer's node name.
@@ -65,6 +102,7 @@ pub struct PeerLink {
     switches: Switches,
     queue: mpsc::UnboundedSender<(u64, RpcRequest, Reply)>,
     pending_map: PendingMap,
+    progress: Arc<Progress>,
     next_rid: AtomicU64,
     pending: AtomicUsize,
     consecutive_failures: AtomicU32,
@@ -94,17 +132,20 @@ impl PeerLink {
     pub fn new(name: &str, addr: &str, switches: Switches) -> Arc<PeerLink> {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending_map: PendingMap = Arc::default();
+        let progress = Arc::new(Progress::new());
         let task = tokio::spawn(run_link(
             name.to_string(),
             addr.to_string(),
             rx,
             pending_map.clone(),
+            progress.clone(),
         ));
         Arc::new(PeerLink {
             name: name.to_string(),
             switches,
             queue: tx,
             pending_map,
+            progress,
             next_rid: AtomicU64::new(1),
             pending: AtomicUsize::new(0),
             consecutive_failures: AtomicU32::new(0),
@@ -165,9 +206,9 @@ impl PeerLink {
             None => rx
                 .await
                 .unwrap_or_else(|_| Err(RpcError::Disconnected(self.name.clone()))),
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
-                Ok(r) => r.unwrap_or_else(|_| Err(RpcError::Disconnected(self.name.clone()))),
-                Err(_) => {
+            Some(limit) => match self.wait_while_progressing(rx, limit).await {
+                Some(r) => r.unwrap_or_else(|_| Err(RpcError::Disconnected(self.name.clone()))),
+                None => {
                     // Forget the request: a timed-out call must not stay in memory.
                     self.pending_map.lock().unwrap().remove(&rid);
                     Err(RpcError::Timeout(self.name.clone()))
@@ -182,6 +223,30 @@ impl PeerLink {
             Err(_) => self.record_failure(),
         }
         outcome
+    }
+
+    /// Waits for the reply while the link keeps answering: `None` once no
+    /// reply to any call arrived for `silence` since this call began (or
+    /// after [`MAX_CALL_WAIT`]).
+    async fn wait_while_progressing(
+        &self,
+        mut rx: oneshot::Receiver<Result<u32, RpcError>>,
+        silence: Duration,
+    ) -> Option<Result<Result<u32, RpcError>, oneshot::error::RecvError>> {
+        let start = Instant::now();
+        let cap = tokio::time::Instant::from_std(start + MAX_CALL_WAIT);
+        loop {
+            let heard = self.progress.last_reply().max(start);
+            let deadline = tokio::time::Instant::from_std(heard + silence).min(cap);
+            match tokio::time::timeout_at(deadline, &mut rx).await {
+                Ok(r) => return Some(r),
+                Err(_) if deadline == cap => return None,
+                Err(_) if self.progress.last_reply().max(start) + silence <= Instant::now() => {
+                    return None
+                }
+                Err(_) => continue,
+            }
+        }
     }
 
     fn record_failure(&self) {
@@ -208,6 +273,7 @@ async fn run_link(
     addr: String,
     mut queue: mpsc::UnboundedReceiver<(u64, RpcRequest, Reply)>,
     pending: PendingMap,
+    progress: Arc<Progress>,
 ) {
     loop {
         let stream =
@@ -222,12 +288,14 @@ async fn run_link(
         let framed = Framed::new(stream, LengthDelimitedCodec::new());
         let (mut sink, mut source) = framed.split();
         let reader_pending = pending.clone();
+        let reader_progress = progress.clone();
         let mut reader = tokio::spawn(async move {
             while let Some(Ok(bytes)) = source.next().await {
                 let Ok(text) = std::str::from_utf8(&bytes) else {
                     break;
                 };
                 if let Ok(RpcFrame::Reply { rid, delivered }) = decode::<RpcFrame>(text) {
+                    reader_progress.heard();
                     if let Some((_, reply)) = reader_pending.lock().unwrap().remove(&rid) {
                         let _ = reply.send(Ok(delivered));
                     }
@@ -388,6 +456,47 @@ mod tests {
         ));
         assert_eq!(link.pending(), 0, "timed-out calls are forgotten");
         assert!(link.pending_map.lock().unwrap().is_empty());
+    }
+
+    /// A peer that answers its calls one at a time, 30 ms each: a saturated
+    /// dispatch queue.
+    async fn serial_server() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let queue = Arc::new(tokio::sync::Mutex::new(()));
+        tokio::spawn(serve(
+            l,
+            Arc::new(move |_req| {
+                let queue = queue.clone();
+                Box::pin(async move {
+                    let _turn = queue.lock().await;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    1u32
+                })
+            }),
+        ));
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_slow_peer_that_keeps_answering_is_waited_for() {
+        let mut s = Switches::fixed();
+        s.rpc_timeout = Some(Duration::from_millis(100));
+        s.evict_after = Some(2);
+        let link = PeerLink::new("p", &serial_server().await, s);
+        // 20 calls at once: the last is answered after ~600 ms, six
+        // timeouts, but a reply arrives every 30 ms.
+        let calls: Vec<_> = (0..20)
+            .map(|i| {
+                let l = link.clone();
+                tokio::spawn(async move { l.call(deliver(i)).await })
+            })
+            .collect();
+        for c in calls {
+            assert_eq!(c.await.unwrap(), Ok(1));
+        }
+        let st = link.stats();
+        assert_eq!((st.ok, st.failed, st.evictions), (20, 0, 0), "{st:?}");
     }
 
     #[tokio::test]

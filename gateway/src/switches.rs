@@ -20,7 +20,9 @@ pub enum Backlog {
 pub struct Switches {
     /// Per-peer backlog policy.
     pub backlog: Backlog,
-    /// RPC timeout; `None` waits forever (2015).
+    /// A call fails once the link has had no reply to any call for this
+    /// long: the peer is silent, not merely slow (see `rpc`). `None` waits
+    /// forever (2015).
     #[serde(with = "opt_millis")]
     pub rpc_timeout: Option<Duration>,
     /// Open the circuit to (evict) a peer after this many consecutive

@@ -474,3 +474,51 @@ async fn room_membership_follows_clients_across_reconnects() {
         "{a:?}"
     );
 }
+
+/// Silent loss 3 (weibo_2017_after: 466 acks naming a live node, 16,794
+/// lost pairs): a surge of core messages into a hot room with members on
+/// both nodes saturates both dispatch queues. Calls to the peer then took
+/// longer than the RPC timeout, five in a row tripped its breaker, and for
+/// 5 s every send was acknowledged naming the live peer undeliverable, its
+/// members never served. Fixed in `gateway::rpc`: the timeout is on the
+/// link's progress (no reply to any call for that long), so a peer that is
+/// slow but answering is waited for; a silent one still fails and is
+/// evicted (`a_black_holed_peer_is_evicted_and_reported_when_fixed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_peer_is_waited_for_not_named_undeliverable() {
+    let cluster = LocalCluster::start(2, Switches::fixed(), Duration::from_micros(300), |_, _| {
+        None
+    })
+    .await
+    .unwrap();
+    let mut cfg = SimConfig::new(cluster.router_addr(), 120);
+    cfg.rooms = 6;
+    cfg.hot_members = 100;
+    let sim = Simulator::start(cfg);
+    sim.wait_online(120, Duration::from_secs(20)).await.unwrap();
+    // 120 core sends a second to 50 members on each node at 300 us each is
+    // 1.8 s of fan-out per second on each: the queues grow for 4 s.
+    send_then_settle(
+        &sim,
+        Load {
+            rate: 10.0,
+            hot_rate: 120.0,
+            hot_reaction_share: 0.0,
+        },
+        Duration::from_secs(4),
+        Duration::from_secs(10),
+    )
+    .await;
+    let links: Vec<_> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.node.metrics().links)
+        .collect();
+    let a = sim.stop().await.audit(0.5);
+    assert!(a.acked > 150, "{a:?}");
+    assert_eq!(
+        (a.lost, a.false_claims, a.duplicated, a.invented),
+        (0, 0, 0, 0),
+        "both nodes are alive: every core message reaches every member: {a:?}\n{links:?}"
+    );
+}
