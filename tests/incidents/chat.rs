@@ -65,14 +65,9 @@ async fn weibo_2017_before(lab: &mut Lab) -> Outcome {
 /// Shedding reactions and scaling out keep other rooms within the SLO; the
 /// hot room recovers within budget; nothing lost or duplicated.
 ///
-/// Known failure, found by the delivery audit that checks the gateway's
-/// claims (2026-12-01): during the surge, calls to a peer that is alive but
-/// saturated time out, and the fixed gateway acknowledges ~390 *core*
-/// messages naming that peer undeliverable (~14,000 recipient pairs never
-/// delivered). The old audit excused them; they are losses. Run it with
-/// `--ignored` to see them; it comes back once the gateway delivers core
-/// messages to a busy peer (issue 13).
-#[ignore = "known failure: the fixed gateway drops core messages to a saturated but live peer during the surge (issue 13)"]
+/// The delivery audit checks the gateway's claims: a core message
+/// acknowledged naming a live (saturated) peer undeliverable is a loss. The
+/// fixed gateway waits for a peer that keeps answering (`gateway::rpc`).
 #[incident(
     postmortem = "weibo-2017-hot-key",
     variant = after,
