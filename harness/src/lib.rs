@@ -11,6 +11,7 @@
 
 pub mod checker;
 pub mod cli;
+pub mod console;
 pub mod docker;
 pub mod duration;
 pub mod fault;
@@ -18,12 +19,15 @@ pub mod history;
 pub mod images;
 pub mod lab;
 pub mod labels;
+pub mod paths;
 pub mod postmortem;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod timeline;
 pub mod toxiproxy;
+pub mod verdict;
 pub mod workload;
 
 pub use harness_macros::incident;

@@ -32,7 +32,7 @@
 //!   The recovery time is from the heal to the later of `s` and the
 //!   completion that brought the last needed client back; both are
 //!   reported (`recovery_invoked_secs`, `recovery_completed_secs`), judged
-//!   against the budget: the check [`crate::report::RECOVERY_CHECK`]
+//!   against the budget: the check [`RECOVERY_CHECK`]
 //!   (`availability.recovery`), with the figure `recovery_secs`.
 //! - [`time_to_detect`]: from a fault to the first failure the clients saw.
 //! - [`Downtime`]: time without service: buckets whose success ratio is
@@ -68,13 +68,15 @@
 //! ```
 
 use super::Check;
-use crate::fault::FaultRecord;
 use crate::history::{History, Op, OpStatus};
-use crate::report::RECOVERY_CHECK;
+use crate::record::FaultRecord;
 use crate::timeline::{Event, EventKind};
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+/// The name of the check that judges recovery time against the budget.
+pub const RECOVERY_CHECK: &str = "availability.recovery";
 
 fn secs(d: Duration) -> String {
     crate::duration::format(d)

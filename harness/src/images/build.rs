@@ -859,12 +859,12 @@ mod tests {
     /// else put on it (same repository) keeps it.
     #[test]
     fn a_replaced_image_is_removed_only_when_untagged() {
-        if !crate::runner::docker_or_skip("a_replaced_image_is_removed_only_when_untagged") {
+        if !crate::console::docker_or_skip("a_replaced_image_is_removed_only_when_untagged") {
             return;
         }
         let base = ImageId::Base.local().expect("base is built locally");
         if docker(&["image", "inspect", "-f", "{{.Id}}", &base]).is_empty() {
-            crate::runner::loud(&format!("SKIPPED a_replaced_image_is_removed_only_when_untagged: {base} is missing (incident images build --only base)"));
+            crate::console::loud(&format!("SKIPPED a_replaced_image_is_removed_only_when_untagged: {base} is missing (incident images build --only base)"));
             return;
         }
         // Two untagged images (commits of a created, never started container).

@@ -29,7 +29,7 @@ pub fn recorded() -> Option<(PathBuf, Report)> {
     match Report::read(&path) {
         Ok(r) => Some((path, r)),
         Err(e) => {
-            crate::runner::loud(&format!(
+            crate::console::loud(&format!(
                 "INCIDENT_REPLAY={}: cannot read the report ({e:#}); point it at a report.json under target/incidents/",
                 path.display()
             ));
