@@ -514,8 +514,8 @@ async fn run(
     lab.record_history(&history);
     let checked = integrity::set(&history);
     match variant {
-        Variant::Before => checked.presence_only().record(lab),
-        Variant::After => checked.record(lab),
+        Variant::Before => lab.checks_from(checked.presence_only()),
+        Variant::After => lab.checks_from(checked),
     }
     lab.finish().await
 }

@@ -335,12 +335,12 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     ];
     for c in checked {
         match variant {
-            Variant::Before => c.presence_only().record(lab),
-            Variant::After => c.record(lab),
+            Variant::Before => lab.checks_from(c.presence_only()),
+            Variant::After => lab.checks_from(c),
         }
     }
 
-    ServiceFigures::measure(&history, fault_at).record(lab);
+    lab.figures_from(ServiceFigures::measure(&history, fault_at).figures());
     let log = set.election_log();
     lab.figure("elections", log.elections as f64);
     lab.figure("primary_changes", log.changes as f64);

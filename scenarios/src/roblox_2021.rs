@@ -538,15 +538,17 @@ async fn integrity(lab: &LabCtx, consul: &Consul, h: &Histories) -> Result<()> {
     let list = Op::ok("list").with_values(values).at(invoke, lab.now());
     let mut set = h.kv.clone();
     set.merge(History::new(vec![list]));
-    Set::new()
-        .named("integrity.kv")
-        .ops("put", "list")
-        .check(&set)
-        .record(lab);
-    Register::new()
-        .named("integrity.register")
-        .check(&h.register)
-        .record(lab);
+    lab.checks_from(
+        Set::new()
+            .named("integrity.kv")
+            .ops("put", "list")
+            .check(&set),
+    );
+    lab.checks_from(
+        Register::new()
+            .named("integrity.register")
+            .check(&h.register),
+    );
     Ok(())
 }
 

@@ -201,6 +201,12 @@ impl Spans {
     }
 }
 
+impl super::Checker for Recovery {
+    fn checks(&self, history: &History) -> Vec<Check> {
+        vec![self.check(history)]
+    }
+}
+
 impl Recovery {
     /// Recovery measured from `heal_at` (time since the lab started), e.g.
     /// the fault record's `healed_at` (see [`heal_time`]).
@@ -612,13 +618,16 @@ impl ServiceFigures {
         }
     }
 
-    /// Records them as the lab's figures `time_to_detect_secs` and
-    /// `downtime_secs` (report only: they vary run to run).
-    pub fn record(&self, lab: &crate::lab::LabCtx) {
+    /// Them as figures `time_to_detect_secs` (if detected) and
+    /// `downtime_secs`, for `lab.figures_from` (report only: they vary run
+    /// to run).
+    pub fn figures(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
         if let Some(d) = self.time_to_detect {
-            lab.figure("time_to_detect_secs", d.as_secs_f64());
+            out.push(("time_to_detect_secs".to_string(), d.as_secs_f64()));
         }
-        lab.figure("downtime_secs", self.downtime.as_secs_f64());
+        out.push(("downtime_secs".to_string(), self.downtime.as_secs_f64()));
+        out
     }
 }
 

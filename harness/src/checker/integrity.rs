@@ -62,6 +62,16 @@ pub struct IntegrityChecks {
     pub phantoms: Check,
 }
 
+impl IntoIterator for IntegrityChecks {
+    type Item = Check;
+    type IntoIter = std::array::IntoIter<Check, 2>;
+
+    /// Both checks, requirement first: what the caller records.
+    fn into_iter(self) -> Self::IntoIter {
+        [self.main, self.phantoms].into_iter()
+    }
+}
+
 impl IntegrityChecks {
     /// Both checks, requirement first.
     pub fn checks(&self) -> Vec<Check> {
@@ -86,12 +96,6 @@ impl IntegrityChecks {
     /// A figure of the main check (`acknowledged`, `unknown`, ...).
     pub fn figure(&self, key: &str) -> Option<f64> {
         self.main.figures.get(key).copied()
-    }
-
-    /// Adds both checks to the lab's verdict.
-    pub fn record(&self, lab: &crate::lab::LabCtx) {
-        lab.check(self.main.clone());
-        lab.check(self.phantoms.clone());
     }
 
     /// Counts become 0 or 1 (anomaly seen or not) and the exact numbers
@@ -320,6 +324,12 @@ struct Seen {
     /// Reads invoked after it was known that hold it.
     after_known: u32,
     duplicated: bool,
+}
+
+impl super::Checker for Set {
+    fn checks(&self, history: &History) -> Vec<Check> {
+        self.check(history).checks()
+    }
 }
 
 impl Set {
@@ -584,6 +594,12 @@ impl Default for Register {
 /// Checks a register history with the default names (`write`, `read`, `cas`).
 pub fn register(history: &History) -> IntegrityChecks {
     Register::default().check(history)
+}
+
+impl super::Checker for Register {
+    fn checks(&self, history: &History) -> Vec<Check> {
+        self.check(history).checks()
+    }
 }
 
 impl Register {
@@ -899,6 +915,12 @@ pub fn queue(history: &History) -> IntegrityChecks {
     Queue::default().check(history)
 }
 
+impl super::Checker for Queue {
+    fn checks(&self, history: &History) -> Vec<Check> {
+        self.check(history).checks()
+    }
+}
+
 impl Queue {
     /// The default checker (`integrity.queue`).
     pub fn new() -> Self {
@@ -1084,6 +1106,12 @@ pub struct Delivery {
 /// and no pair reported undeliverable.
 pub fn delivery(history: &History, recipients: HashMap<i64, Vec<String>>) -> IntegrityChecks {
     Delivery::new(recipients).check(history)
+}
+
+impl super::Checker for Delivery {
+    fn checks(&self, history: &History) -> Vec<Check> {
+        self.check(history).checks()
+    }
 }
 
 impl Delivery {

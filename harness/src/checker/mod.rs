@@ -1,4 +1,5 @@
-//! Checkers: pure functions from histories (and final state) to verdicts.
+//! Checkers: pure functions from histories (and final state) to verdicts,
+//! all of one shape ([`Checker`]): they return checks, the caller records.
 //!
 //! - [`integrity`]: sets, registers, queues and deliveries: acknowledged
 //!   writes lost, values never written, duplicates, stale reads;
@@ -24,3 +25,22 @@ pub mod latency;
 pub mod linearizable;
 
 pub use crate::verdict::{Check, CheckKind, Inconclusive, UnknownPolicy, Verdict};
+
+use crate::history::History;
+
+/// The one checker shape (Jepsen's `checker/check`): read a history, return
+/// checks. A checker never writes into the lab; the caller records what it
+/// returns (`lab.checks_from(checker.checks(&history))`).
+///
+/// Each checker also has an inherent `check` with its richer result
+/// ([`integrity::IntegrityChecks`], one recovery [`Check`]); this trait is
+/// what they have in common, so checkers compose ([`compose`]).
+pub trait Checker {
+    /// The checks this checker makes of `history`.
+    fn checks(&self, history: &History) -> Vec<Check>;
+}
+
+/// Jepsen's `compose`: every checker's checks of one history, in order.
+pub fn compose(checkers: &[&dyn Checker], history: &History) -> Vec<Check> {
+    checkers.iter().flat_map(|c| c.checks(history)).collect()
+}

@@ -12,7 +12,7 @@
 
 use super::Report;
 use crate::checker::{Check, CheckKind, Verdict};
-use crate::fault::FaultRecord;
+use crate::record::FaultRecord;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
