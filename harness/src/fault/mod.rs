@@ -8,6 +8,14 @@
 //! One fault kind per module: [`memory`], [`pids`], [`partition`] (with
 //! its [`sidecar`]), [`disconnect`], [`process`] (kill, pause, restart),
 //! [`toxic`]; [`cgroup`] reads a node's limits as the kernel holds them.
+//!
+//! Where a fault goes: a generic fault (it works on any node, through
+//! Docker, cgroups, iptables or Toxiproxy) lives here, one kind per module.
+//! A fault that knows one system (speaks its protocol, needs its handle:
+//! Consul's configuration roll-out, MongoDB's connection flood) lives with
+//! that system's fixture in `fixtures`, and a fault on a system a scenario
+//! defines itself lives with the scenario. All implement [`Fault`], so all
+//! are recorded, healed on drop and replayed alike.
 
 pub mod cgroup;
 pub mod disconnect;
