@@ -3,13 +3,13 @@
 //!
 //! Everything a lab makes carries its run id as a label ([`crate::labels`]);
 //! teardown removes by label, so whatever a fixture or fault created is
-//! found and removed however the incident ends (see [`cleanup`]).
+//! found and removed however the incident ends (see `cleanup`).
 //!
-//! One concept per file: [`container`] (what to start, the running node),
+//! One concept per file: `container` (what to start, the running node),
 //! `nodes` (the Docker driver for nodes), `exec`, `archive` (files
 //! uploaded at start), `proc_net` (the listening-socket probe), `roles`,
 //! `recording` (writing the record), `finish` (the report), `events`
-//! (Docker's events on the timeline), [`cleanup`].
+//! (Docker's events on the timeline), `cleanup`.
 
 mod archive;
 mod cleanup;
