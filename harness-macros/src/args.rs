@@ -1,6 +1,9 @@
 //! The arguments of `#[incident(...)]`: parsed from tokens, checked, and
 //! turned into the values the generated `IncidentSpec` holds. Every problem
 //! becomes a spanned error that says what to write instead.
+//!
+//! One concept, one file: the attribute's keys, each parsed and checked
+//! with the same spanned-error collector.
 
 use crate::suggest::did_you_mean;
 use incident_vocab::duration::{format_millis, parse_millis};

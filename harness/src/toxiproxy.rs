@@ -1,5 +1,8 @@
 //! An async client for a Toxiproxy server (its HTTP API on `127.0.0.1:<published 8474>`).
 //!
+//! One concept, one file: the client of one HTTP API, whose workarounds
+//! (below) apply to every call.
+//!
 //! Built on `toxiproxy_rust` 0.1.6, whose gaps we fill here:
 //! - its calls block (reqwest's blocking client, which panics inside a
 //!   runtime): every call runs on `spawn_blocking`, and the crate's client

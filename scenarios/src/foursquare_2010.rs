@@ -1,6 +1,9 @@
 //! Foursquare, 2010-10-04: an 11-hour outage from an unbalanced MongoDB
 //! shard (`shared/postmortems/foursquare-2010-mongodb-shards.md`).
 //!
+//! One concept, one file: one postmortem's scenario, its phases in
+//! timeline order.
+//!
 //! The timeline, scaled down:
 //!
 //! 1. **setup**: a config server, a mongos and 2 shards, each member with a

@@ -1,6 +1,9 @@
 //! Roblox, 2021-10-28 to 10-31: a 73-hour outage of the Consul cluster
 //! every backend service depended on (`roblox-2021-consul`).
 //!
+//! One concept, one file: one postmortem's scenario, its phases in
+//! timeline order.
+//!
 //! Two causes, both reproduced on a real Consul cluster:
 //! 1. **Streaming contention**: streaming (server-pushed health updates)
 //!    had been enabled the day before for the busiest service; under heavy

@@ -1,6 +1,9 @@
 //! Availability: did the service answer, and how soon after the fault was
 //! healed did every client have service again?
 //!
+//! One concept, one file: availability, measured over the same served /
+//! unserved classification of operations.
+//!
 //! An operation is *served* if it is `ok` and, unless the stall limit is
 //! off, answered within it ([`Recovery::stall`], default 1 s): a request a
 //! client waited on for seconds was not service, even if it ended `ok`.

@@ -1,5 +1,8 @@
 //! Offline image builds (see `incident images build`).
 //!
+//! One concept, one file: the offline build of every image, one recipe
+//! each over the shared content-addressed steps.
+//!
 //! Every image is content-addressed: its inputs (recipe text, versions,
 //! package lists, sources) hash to a digest stored on the image as the
 //! [`INPUTS_LABEL`] label, and an image whose label matches is up to date.
