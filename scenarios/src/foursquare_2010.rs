@@ -43,7 +43,7 @@ use fixtures::mongo::workload::{
     final_read, uniform, zipf, zipf_tail_start, BulkFill, FillSpec, InsertWorkload, KeyGroup,
     ReadByKeyWorkload,
 };
-use fixtures::mongo::{MongoShardedCluster, ShardedCluster};
+use fixtures::mongo::{MongoShardedCluster, MongoShardedClusterHandle};
 use harness::checker::integrity;
 use harness::checker::latency;
 use harness::checker::Check;
@@ -307,8 +307,8 @@ async fn run(
     let cluster = lab
         .start(
             MongoShardedCluster::new(2, scale.shard_members)
-                .shard_cache_gb(scale.cache_gb)
-                .shard_memory_limit(scale.shard_memory),
+                .with_cache_gb(scale.cache_gb)
+                .with_memory_limit(scale.shard_memory),
         )
         .await?;
     cluster.shard_collection(NS, doc! {"uid": 1}).await?;
@@ -545,7 +545,7 @@ fn per_shard_latency(history: &History) -> BTreeMap<String, f64> {
 }
 
 /// The hot shard's storage of the check-ins, if it can be read.
-async fn hot_storage(cluster: &ShardedCluster) -> Option<CollStorage> {
+async fn hot_storage(cluster: &MongoShardedClusterHandle) -> Option<CollStorage> {
     cluster
         .storage(DB, COLL)
         .await
@@ -558,7 +558,7 @@ async fn hot_storage(cluster: &ShardedCluster) -> Option<CollStorage> {
 /// latency ratio over the last window. Returns the hot working set.
 async fn sample(
     lab: &LabCtx,
-    cluster: &ShardedCluster,
+    cluster: &MongoShardedClusterHandle,
     reads: &RunningWorkload,
     alarm: &CapacityAlarm,
     scale: &Scale,
@@ -616,7 +616,7 @@ async fn sample(
 /// documents (by the Zipf mass of its user-id range) to it.
 async fn rebalance(
     lab: &LabCtx,
-    cluster: &ShardedCluster,
+    cluster: &MongoShardedClusterHandle,
     routing: &Routing,
     scale: &Scale,
     fraction: f64,
