@@ -297,8 +297,7 @@ impl LabCtx {
             .await
             .map_err(|e| DockerError::api(format!("start_container {}", node.name), e))?;
         // Published host ports change across a restart.
-        let fresh = self.describe(&node.name, &node.id, &node.image).await?;
-        lock(&self.inner.nodes).insert(node.name.clone(), fresh.clone());
+        let fresh = self.refresh_node(node).await?;
         self.wait_ready(&fresh, wait, timeout).await?;
         Ok(fresh)
     }
@@ -332,8 +331,7 @@ impl LabCtx {
             .restart_container(&node.id, Some(opts))
             .await
             .map_err(|e| DockerError::api(format!("restart_container {}", node.name), e))?;
-        let fresh = self.describe(&node.name, &node.id, &node.image).await?;
-        lock(&self.inner.nodes).insert(node.name.clone(), fresh.clone());
+        let fresh = self.refresh_node(node).await?;
         self.wait_ready(&fresh, wait, timeout).await?;
         Ok(fresh)
     }
