@@ -5,6 +5,22 @@
 //! line when its systems are absent, and fails under
 //! `INCIDENT_REQUIRE_DOCKER=1` if a system that can run here is missing.
 
+/// Snapshots a report's stable view into `tests/snapshots/`: the one place
+/// the suite binds insta's `snapshot_path`. A macro, not a function, so the
+/// snapshot keeps the calling test's module, file and (unnamed) function.
+macro_rules! assert_stable_snapshot {
+    ($name:literal, $report:expr) => {
+        insta::with_settings!({ snapshot_path => "../snapshots" }, {
+            insta::assert_yaml_snapshot!($name, $report.stable());
+        })
+    };
+    ($report:expr) => {
+        insta::with_settings!({ snapshot_path => "../snapshots" }, {
+            insta::assert_yaml_snapshot!($report.stable());
+        })
+    };
+}
+
 mod incidents {
     mod chat;
     mod echo;

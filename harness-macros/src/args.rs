@@ -1,9 +1,13 @@
 //! The arguments of `#[incident(...)]`: parsed from tokens, checked, and
 //! turned into the values the generated `IncidentSpec` holds. Every problem
 //! becomes a spanned error that says what to write instead.
+//!
+//! One concept, one file: the attribute's keys, each parsed and checked
+//! with the same spanned-error collector.
 
-use crate::duration::{format_millis, parse_millis};
 use crate::suggest::did_you_mean;
+use incident_vocab::duration::{format_millis, parse_millis};
+use incident_vocab::Requirement;
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -28,20 +32,10 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 6 * 60 * 1000;
 /// `variant = <name>` -> the `harness::Variant` variant.
 pub const VARIANTS: &[(&str, &str)] = &[("before", "Before"), ("after", "After")];
 
-/// `requires = [<name>]` -> the `harness::Requirement` variant.
-pub const REQUIREMENTS: &[(&str, &str)] = &[
-    ("docker", "Docker"),
-    ("base", "Base"),
-    ("toxiproxy", "Toxiproxy"),
-    ("consul", "Consul"),
-    ("consul_legacy", "ConsulLegacy"),
-    ("mongo", "Mongo"),
-    ("chat_gateway", "ChatGateway"),
-    ("chromium", "Chromium"),
-];
-
-/// Requirements every incident has, whether or not `requires` names them.
-pub const IMPLIED_REQUIREMENTS: &[&str] = &["docker", "base"];
+/// The names `requires = [...]` accepts, from the shared table.
+fn requirement_names() -> Vec<&'static str> {
+    Requirement::ALL.iter().map(|r| r.as_str()).collect()
+}
 
 /// What a key's value looks like, for "write ..." hints.
 pub fn example(key: &str) -> &'static str {
@@ -452,7 +446,7 @@ fn requires(value: &Expr, errors: &mut Errors) -> Vec<&'static str> {
             return out;
         }
     };
-    let valid = names(REQUIREMENTS);
+    let valid = requirement_names();
     let mut written: Vec<String> = Vec::new();
     for item in items {
         let Some(ident) = bare_ident(item) else {
@@ -468,8 +462,8 @@ fn requires(value: &Expr, errors: &mut Errors) -> Vec<&'static str> {
             continue;
         };
         let name = ident.to_string();
-        match REQUIREMENTS.iter().find(|(n, _)| *n == name) {
-            Some((_, variant)) => {
+        match Requirement::from_name(&name) {
+            Some(requirement) => {
                 if written.contains(&name) {
                     errors.push(
                         ident.span(),
@@ -477,7 +471,7 @@ fn requires(value: &Expr, errors: &mut Errors) -> Vec<&'static str> {
                     );
                 } else {
                     written.push(name);
-                    out.push(variant);
+                    out.push(requirement.ident());
                 }
             }
             None => errors.push(
@@ -627,8 +621,7 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
     if let Some(e) = errors.0 {
         return Err(e);
     }
-    let mut requires = vec!["Docker", "Base"];
-    debug_assert_eq!(IMPLIED_REQUIREMENTS.len(), requires.len());
+    let mut requires: Vec<&'static str> = Requirement::IMPLIED.iter().map(|r| r.ident()).collect();
     for r in requires_v {
         if !requires.contains(&r) {
             requires.push(r);
@@ -736,13 +729,14 @@ mod tests {
 
     #[test]
     fn every_requirement_name_is_accepted() {
-        for (name, variant) in REQUIREMENTS {
+        for r in Requirement::ALL {
+            let (name, variant) = (r.as_str(), r.ident());
             let ident = syn::Ident::new(name, Span::call_site());
             let a = parse(
                 quote!(postmortem = "p", variant = after, budget = "1s", requires = [#ident]),
             )
             .unwrap();
-            assert!(a.requires.contains(variant), "{name}");
+            assert!(a.requires.contains(&variant), "{name}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! The expansion: a `#[test]` that builds the `IncidentSpec` and hands the
-//! user's body to `harness::runner::run`.
+//! user's body to `harness::__macro_support::run` (the one path the
+//! generated code names, so the harness's modules can move freely).
 
 use crate::args::{self, IncidentArgs};
 use crate::signature;
@@ -71,16 +72,16 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
     };
     let requires = requires.iter().map(|r| format_ident!("{}", r));
     quote! {
-        ::harness::IncidentSpec {
+        ::harness::__macro_support::IncidentSpec {
             name: ::std::string::String::from(#name),
             module: ::std::string::String::from(::std::module_path!()),
             postmortem: ::std::string::String::from(#postmortem),
-            variant: ::harness::Variant::#variant,
+            variant: ::harness::__macro_support::Variant::#variant,
             budget: ::std::time::Duration::from_millis(#budget_ms),
             timeout: ::std::time::Duration::from_millis(#timeout_ms),
             seed: #seed,
             tags: ::std::vec![#(::std::string::String::from(#tags)),*],
-            requires: ::std::vec![#(::harness::Requirement::#requires),*],
+            requires: ::std::vec![#(::harness::__macro_support::Requirement::#requires),*],
         }
     }
 }
@@ -110,9 +111,9 @@ fn generate(args: &IncidentArgs, f: ItemFn) -> TokenStream {
     let span = body_sig.fn_token.span;
     let entry = quote_spanned! {span=>
         fn __incident_entry(
-            lab: &mut ::harness::Lab,
+            lab: &mut ::harness::__macro_support::Lab,
         ) -> ::std::pin::Pin<::std::boxed::Box<
-            dyn ::std::future::Future<Output = ::harness::Outcome> + ::std::marker::Send + '_,
+            dyn ::std::future::Future<Output = ::harness::__macro_support::Outcome> + ::std::marker::Send + '_,
         >> {
             ::std::boxed::Box::pin(#body_ident(lab))
         }
@@ -126,7 +127,7 @@ fn generate(args: &IncidentArgs, f: ItemFn) -> TokenStream {
                 #block
             }
             #entry
-            ::harness::runner::run(#spec, __incident_entry);
+            ::harness::__macro_support::run(#spec, __incident_entry);
         }
     }
 }
@@ -224,14 +225,14 @@ mod tests {
             "name:::std::string::String::from(\"partitioned\")",
             "module:::std::string::String::from(::std::module_path!())",
             "postmortem:::std::string::String::from(\"leancloud-2015-08-chat\")",
-            "variant:::harness::Variant::After",
+            "variant:::harness::__macro_support::Variant::After",
             "budget:::std::time::Duration::from_millis(90000u64)",
             "timeout:::std::time::Duration::from_millis(360000u64)",
             "seed:::std::option::Option::Some(42u64)",
             "tags:::std::vec![::std::string::String::from(\"heavy\"),::std::string::String::from(\"chat\")]",
-            "requires:::std::vec![::harness::Requirement::Docker,::harness::Requirement::Base,::harness::Requirement::ChatGateway,::harness::Requirement::Toxiproxy]",
+            "requires:::std::vec![::harness::__macro_support::Requirement::Docker,::harness::__macro_support::Requirement::Base,::harness::__macro_support::Requirement::ChatGateway,::harness::__macro_support::Requirement::Toxiproxy]",
             "::std::boxed::Box::pin(partitioned(lab))",
-            "::harness::runner::run(::harness::IncidentSpec{",
+            "::harness::__macro_support::run(::harness::__macro_support::IncidentSpec{",
             "},__incident_entry);",
         ] {
             assert!(body.contains(want), "missing `{want}` in\n{body}");

@@ -3,7 +3,6 @@
 //! `harness::prelude::*` (`harness::incident`).
 
 mod args;
-mod duration;
 mod expand;
 mod signature;
 mod suggest;

@@ -13,7 +13,7 @@ use harness::fault::{disconnect::Disconnect, toxic::LinkToxic, Fault};
 use harness::images::{self, ImageId};
 use harness::lab::{ContainerSpec, Lab, LabCtx, Node, WaitFor};
 use harness::spec::{IncidentSpec, Variant};
-use harness::toxiproxy::{Toxic, Toxiproxy};
+use harness::toxiproxy::{Toxic, ToxiproxyClient};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,7 @@ async fn bench(lab: &LabCtx, rounds: usize) -> anyhow::Result<Vec<Row>> {
                 }),
         )
         .await?;
-    let tp = Toxiproxy::new(tp_node.addr(8474));
+    let tp = ToxiproxyClient::new(tp_node.addr(8474));
     tp.create_proxy("link", "0.0.0.0:20000", "a:7000").await?;
     tp.create_proxy("floor", "0.0.0.0:20001", "a:7000").await?;
     let api = format!("http://{}", tp_node.addr(8474));

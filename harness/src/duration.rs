@@ -1,72 +1,34 @@
 //! Human durations as the `#[incident]` attribute and the CLI write them:
 //! `"90s"`, `"6m"`, `"1m30s"`, `"250ms"`, `"2h"`.
 
+use incident_vocab::duration;
 use std::time::Duration;
 
-/// Parses `"90s"`, `"6m"`, `"1m30s"`, `"250ms"` or `"2h"` into a [`Duration`].
+/// Parses `"90s"`, `"6m"`, `"1m30s"`, `"250ms"` or `"2h"` into a [`Duration`]
+/// (surrounding blanks ignored).
 ///
-/// The grammar is one or more `<integer><unit>` pairs with units `ms`, `s`,
-/// `m`, `h`; nothing else is accepted, so a typo is an error, not a zero.
+/// The grammar is [`incident_vocab::duration`]'s, the one `#[incident]`
+/// reads: one or more `<integer><unit>` pairs with units `ms`, `s`, `m`,
+/// `h`; nothing else is accepted, so a typo is an error, not a zero.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err("empty duration: write e.g. \"90s\", \"6m\" or \"1m30s\"".into());
+    match duration::parse_millis(text.trim()) {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(e) => Err(match e.fix {
+            Some(fix) => format!(
+                "`{text}` is not a duration: {}; did you mean \"{fix}\"?",
+                e.problem
+            ),
+            None => format!(
+                "`{text}` is not a duration: {}; write e.g. \"90s\", \"6m\" or \"1m30s\"",
+                e.problem
+            ),
+        }),
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration: expected a number at `{rest}`; write e.g. \"90s\", \"6m\" or \"1m30s\""
-            ));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "" => {
-                return Err(format!(
-                    "`{text}` has no unit: write \"{n}s\" (units: ms, s, m, h)"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (units: ms, s, m, h), e.g. \"90s\""
-                ))
-            }
-        };
-        total += part;
-    }
-    Ok(total)
 }
 
 /// Formats a duration the way [`parse`] reads it (`"1m30s"`, `"250ms"`).
 pub fn format(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    if !ms.is_multiple_of(1000) {
-        return format!("{ms}ms");
-    }
-    let mut secs = d.as_secs();
-    let mut out = String::new();
-    for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            out.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    out
+    duration::format_millis(d.as_millis().min(u64::MAX as u128) as u64)
 }
 
 #[cfg(test)]

@@ -8,22 +8,36 @@
 //!
 //! The vocabulary (incident, lab, fixture, fault, workload, checker, phase,
 //! report) is the one of `design.md`; each concept has one module.
+//!
+//! The public contract is [`prelude`] and the modules it names. The rest
+//! is public only where the `incident` binary or tests outside
+//! `#[incident]` need it, and hidden from the documentation: `cli`,
+//! `runner`, `docker`, `labels`. The code `#[incident]` generates
+//! names one path only, `__macro_support`.
 
 pub mod checker;
+#[doc(hidden)]
 pub mod cli;
+mod console;
+#[doc(hidden)]
 pub mod docker;
 pub mod duration;
 pub mod fault;
 pub mod history;
 pub mod images;
 pub mod lab;
+#[doc(hidden)]
 pub mod labels;
+mod paths;
 pub mod postmortem;
+pub mod record;
 pub mod report;
+#[doc(hidden)]
 pub mod runner;
 pub mod spec;
 pub mod timeline;
 pub mod toxiproxy;
+pub mod verdict;
 pub mod workload;
 
 pub use harness_macros::incident;
@@ -32,6 +46,16 @@ pub use spec::{IncidentSpec, Requirement, Variant};
 
 /// What an incident body returns: `Ok(())`, or the error that ended it.
 pub type Outcome = anyhow::Result<()>;
+
+/// What the code `#[incident]` generates calls, and nothing else: the
+/// harness's modules can move without the macro changing.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use crate::lab::Lab;
+    pub use crate::runner::run;
+    pub use crate::spec::{IncidentSpec, Requirement, Variant};
+    pub use crate::Outcome;
+}
 
 /// Everything an incident test usually needs, in one import.
 pub mod prelude {

@@ -196,7 +196,7 @@ impl Dossier {
 
     /// The dossier of a postmortem id in the workspace's `postmortems/`.
     pub fn find(id: &str) -> Option<Dossier> {
-        let path = crate::lab::workspace_root()
+        let path = crate::paths::workspace_root()
             .join("postmortems")
             .join(format!("{id}.toml"));
         Dossier::load(&path).ok()

@@ -4,7 +4,8 @@
 //! body under the incident's timeout, the verdict, and a teardown that runs
 //! however the body ends.
 
-use crate::checker::Verdict;
+use crate::console::env_flag;
+pub use crate::console::{docker_or_skip, loud};
 use crate::history::History;
 use crate::images::{self, ImageId};
 use crate::lab::Lab;
@@ -12,37 +13,8 @@ use crate::report::{Report, RunOutcome};
 use crate::spec::{IncidentSpec, Requirement};
 use crate::Outcome;
 use futures::future::BoxFuture;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Writes one line to the terminal even under libtest's output capture
-/// (skips must be seen).
-pub fn loud(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
-}
-
-/// For tests outside `#[incident]` that need Docker (they drive child
-/// processes or the CLI): `true` if Docker answers; otherwise says why the
-/// test skips in one line and returns `false`, or panics when
-/// `INCIDENT_REQUIRE_DOCKER=1` (where Docker must be there, a skip would
-/// hide a broken machine).
-pub fn docker_or_skip(test: &str) -> bool {
-    let up = std::process::Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        let line =
-            format!("SKIPPED {test}: Docker is not running (start dockerd, or run scripts/setup)");
-        if env_flag("INCIDENT_REQUIRE_DOCKER") {
-            panic!("{line}; failing because INCIDENT_REQUIRE_DOCKER is set");
-        }
-        loud(&line);
-    }
-    up
-}
 
 /// Initialises tracing once per process (`INCIDENT_LOG` or `RUST_LOG`,
 /// default `info` for the harness).
@@ -57,13 +29,6 @@ pub fn init_tracing() {
             .with_test_writer()
             .try_init();
     });
-}
-
-fn env_flag(name: &str) -> bool {
-    matches!(
-        std::env::var(name).as_deref(),
-        Ok("1") | Ok("true") | Ok("yes")
-    )
 }
 
 /// Why an incident cannot run here.
@@ -282,7 +247,7 @@ fn repeat_in_child(spec: &IncidentSpec) -> Result<Option<f64>, String> {
             spec.name
         ));
     }
-    let path = crate::lab::artifacts_root()
+    let path = crate::paths::artifacts_root()
         .join(&spec.name)
         .join("report.json");
     Report::read(&path)
@@ -318,7 +283,7 @@ async fn run_once(
             spec.name, missing.reason
         ));
         let _ = Report::skipped(&spec, seed, &missing.reason)
-            .write(&crate::lab::artifacts_root().join(&spec.name));
+            .write(&crate::paths::artifacts_root().join(&spec.name));
         return Ok(None);
     }
     loud(&format!(
@@ -377,7 +342,7 @@ async fn run_once(
         Ok(Ok((lab, Err(e)))) => {
             lab.teardown().await;
             let msg = format!("{e:#}");
-            let report = Report::build(&ctx, &history, RunOutcome::Error, Some(msg.clone()));
+            let report = ctx.report(RunOutcome::Error, Some(msg.clone()));
             let failure = Failure::Message(format!(
                 "incident {} failed: {msg}\ntimeline:\n{}",
                 spec.name,
@@ -387,9 +352,7 @@ async fn run_once(
         }
         Ok(Err(join_error)) => {
             crate::lab::teardown_run(&docker, &run_id).await;
-            let report = Report::build(
-                &ctx,
-                &history,
+            let report = ctx.report(
                 RunOutcome::Panicked,
                 Some("the incident body panicked".into()),
             );
@@ -408,7 +371,7 @@ async fn run_once(
                 crate::duration::format(timeout),
                 ctx.timeline().render()
             );
-            let report = Report::build(&ctx, &history, RunOutcome::TimedOut, Some(msg.clone()));
+            let report = ctx.report(RunOutcome::TimedOut, Some(msg.clone()));
             (report, Some(Failure::Message(msg)))
         }
     };
@@ -430,40 +393,6 @@ async fn run_once(
         )));
     }
     Ok(Some(report))
-}
-
-impl Report {
-    /// The report of an incident that was skipped.
-    pub fn skipped(spec: &IncidentSpec, seed: u64, reason: &str) -> Report {
-        Report {
-            incident: spec.name.clone(),
-            postmortem: spec.postmortem.clone(),
-            variant: spec.variant,
-            seed,
-            run_id: String::new(),
-            suite_run: crate::report::suite_run_id(),
-            started_at_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
-            duration_secs: 0.0,
-            budget_secs: spec.budget.as_secs_f64(),
-            outcome: RunOutcome::Skipped,
-            error: Some(reason.to_string()),
-            verdict: Verdict::Unknown,
-            topology: Vec::new(),
-            images: Default::default(),
-            phases: Vec::new(),
-            faults: Vec::new(),
-            timeline: Vec::new(),
-            checks: Vec::new(),
-            latency: Vec::new(),
-            figures: Default::default(),
-            series: Default::default(),
-            notes: Vec::new(),
-            ops: Default::default(),
-        }
-    }
 }
 
 #[allow(dead_code)]

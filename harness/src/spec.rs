@@ -30,62 +30,7 @@ impl std::fmt::Display for Variant {
     }
 }
 
-/// A system an incident needs; without it the incident skips with a reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Requirement {
-    /// A reachable Docker Engine.
-    Docker,
-    /// The `incident/base` image (local build).
-    Base,
-    /// A Toxiproxy image.
-    Toxiproxy,
-    /// A Consul image (current version).
-    Consul,
-    /// The pre-fix Consul image of the Roblox era.
-    ConsulLegacy,
-    /// A MongoDB image: cannot be built offline, see `incident doctor`.
-    Mongo,
-    /// The chat gateway image built from this workspace.
-    ChatGateway,
-    /// Debian's Chromium, for the report page test.
-    Chromium,
-}
-
-impl Requirement {
-    /// Every requirement, in the order `requires = [...]` documents them.
-    pub const ALL: &'static [Requirement] = &[
-        Requirement::Docker,
-        Requirement::Base,
-        Requirement::Toxiproxy,
-        Requirement::Consul,
-        Requirement::ConsulLegacy,
-        Requirement::Mongo,
-        Requirement::ChatGateway,
-        Requirement::Chromium,
-    ];
-
-    /// The name written in `requires = [...]`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Requirement::Docker => "docker",
-            Requirement::Base => "base",
-            Requirement::Toxiproxy => "toxiproxy",
-            Requirement::Consul => "consul",
-            Requirement::ConsulLegacy => "consul_legacy",
-            Requirement::Mongo => "mongo",
-            Requirement::ChatGateway => "chat_gateway",
-            Requirement::Chromium => "chromium",
-        }
-    }
-
-    /// Whether this system can be provided on the project's own machines
-    /// (so `INCIDENT_REQUIRE_DOCKER=1` turns its absence into a failure).
-    /// MongoDB cannot: it is required only under `INCIDENT_REQUIRE_MONGO=1`.
-    pub fn buildable_here(self) -> bool {
-        !matches!(self, Requirement::Mongo)
-    }
-}
+pub use incident_vocab::Requirement;
 
 /// The static description of one incident, produced by `#[incident]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,5 +1,8 @@
 //! An async client for a Toxiproxy server (its HTTP API on `127.0.0.1:<published 8474>`).
 //!
+//! One concept, one file: the client of one HTTP API, whose workarounds
+//! (below) apply to every call.
+//!
 //! Built on `toxiproxy_rust` 0.1.6, whose gaps we fill here:
 //! - its calls block (reqwest's blocking client, which panics inside a
 //!   runtime): every call runs on `spawn_blocking`, and the crate's client
@@ -336,15 +339,15 @@ pub struct ToxicInfo {
 
 /// An async handle to one Toxiproxy server. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Toxiproxy {
+pub struct ToxiproxyClient {
     api: SocketAddr,
     http: reqwest::Client,
 }
 
-impl Toxiproxy {
+impl ToxiproxyClient {
     /// A client for the API at `api` (use `127.0.0.1:<published 8474>`).
     pub fn new(api: SocketAddr) -> Self {
-        Toxiproxy {
+        ToxiproxyClient {
             api,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -700,7 +703,7 @@ mod tests {
     async fn an_unreachable_server_is_a_typed_error_not_a_panic() {
         // Port 1 on loopback: nothing listens. toxiproxy_rust panics on
         // this transport error; we must turn that into an error.
-        let tp = Toxiproxy::new("127.0.0.1:1".parse().unwrap());
+        let tp = ToxiproxyClient::new("127.0.0.1:1".parse().unwrap());
         let e = tp
             .create_proxy("p", "0.0.0.0:20000", "x:1")
             .await

@@ -47,7 +47,7 @@ pub fn judge_delivery(
     if !fixed {
         checks = checks.presence_only();
     }
-    checks.record(lab);
+    lab.checks_from(checks);
     let audit = h.audit(OWED_AFTER_ACK);
     if fixed && (audit.lost > 0 || audit.false_claims > 0) {
         // The checker names message and recipient; the audit also places

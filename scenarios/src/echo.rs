@@ -135,7 +135,7 @@ pub async fn run(lab: &LabCtx, plan: Plan) -> Result<Report> {
         .first()
         .map(|f| f.invoked_at)
         .context("the stop fault is missing from the fault plan")?;
-    ServiceFigures::measure(&history, fault_at).record(lab);
+    lab.figures_from(ServiceFigures::measure(&history, fault_at).figures());
     for check in echo_integrity(&history) {
         lab.check(check);
     }

@@ -1,6 +1,9 @@
 //! Foursquare, 2010-10-04: an 11-hour outage from an unbalanced MongoDB
 //! shard (`shared/postmortems/foursquare-2010-mongodb-shards.md`).
 //!
+//! One concept, one file: one postmortem's scenario, its phases in
+//! timeline order.
+//!
 //! The timeline, scaled down:
 //!
 //! 1. **setup**: a config server, a mongos and 2 shards, each member with a
@@ -40,7 +43,7 @@ use fixtures::mongo::workload::{
     final_read, uniform, zipf, zipf_tail_start, BulkFill, FillSpec, InsertWorkload, KeyGroup,
     ReadByKeyWorkload,
 };
-use fixtures::mongo::{MongoShardedCluster, ShardedCluster};
+use fixtures::mongo::{MongoShardedCluster, MongoShardedClusterHandle};
 use harness::checker::integrity;
 use harness::checker::latency;
 use harness::checker::Check;
@@ -304,8 +307,8 @@ async fn run(
     let cluster = lab
         .start(
             MongoShardedCluster::new(2, scale.shard_members)
-                .shard_cache_gb(scale.cache_gb)
-                .shard_memory_limit(scale.shard_memory),
+                .with_cache_gb(scale.cache_gb)
+                .with_memory_limit(scale.shard_memory),
         )
         .await?;
     cluster.shard_collection(NS, doc! {"uid": 1}).await?;
@@ -514,8 +517,8 @@ async fn run(
     lab.record_history(&history);
     let checked = integrity::set(&history);
     match variant {
-        Variant::Before => checked.presence_only().record(lab),
-        Variant::After => checked.record(lab),
+        Variant::Before => lab.checks_from(checked.presence_only()),
+        Variant::After => lab.checks_from(checked),
     }
     lab.finish().await
 }
@@ -542,7 +545,7 @@ fn per_shard_latency(history: &History) -> BTreeMap<String, f64> {
 }
 
 /// The hot shard's storage of the check-ins, if it can be read.
-async fn hot_storage(cluster: &ShardedCluster) -> Option<CollStorage> {
+async fn hot_storage(cluster: &MongoShardedClusterHandle) -> Option<CollStorage> {
     cluster
         .storage(DB, COLL)
         .await
@@ -555,7 +558,7 @@ async fn hot_storage(cluster: &ShardedCluster) -> Option<CollStorage> {
 /// latency ratio over the last window. Returns the hot working set.
 async fn sample(
     lab: &LabCtx,
-    cluster: &ShardedCluster,
+    cluster: &MongoShardedClusterHandle,
     reads: &RunningWorkload,
     alarm: &CapacityAlarm,
     scale: &Scale,
@@ -613,7 +616,7 @@ async fn sample(
 /// documents (by the Zipf mass of its user-id range) to it.
 async fn rebalance(
     lab: &LabCtx,
-    cluster: &ShardedCluster,
+    cluster: &MongoShardedClusterHandle,
     routing: &Routing,
     scale: &Scale,
     fraction: f64,

@@ -30,7 +30,7 @@
 use anyhow::{Context, Result};
 use fixtures::mongo::flood::ConnectionFlood;
 use fixtures::mongo::workload::{create_databases, final_read, InsertWorkload, RegisterWorkload};
-use fixtures::mongo::{DriverSettings, MemberSpec, MongoReplicaSet, ReplicaSet};
+use fixtures::mongo::{DriverSettings, MemberSpec, MongoReplicaSet, MongoReplicaSetHandle};
 use harness::checker::availability::{self, Recovery, ServiceFigures};
 use harness::checker::integrity;
 use harness::checker::Check;
@@ -148,10 +148,10 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     let set = lab
         .start(
             MongoReplicaSet::new("rs", scale.members)
-                .member(0, MemberSpec::with_priority(2.0))
-                .cache_gb(scale.cache_gb)
-                .memory_limit(scale.memory)
-                .max_conns(scale.max_conns),
+                .with_member(0, MemberSpec::with_priority(2.0))
+                .with_cache_gb(scale.cache_gb)
+                .with_memory_limit(scale.memory)
+                .with_max_conns(scale.max_conns),
         )
         .await?;
     let settings = DriverSettings::default();
@@ -335,12 +335,12 @@ async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
     ];
     for c in checked {
         match variant {
-            Variant::Before => c.presence_only().record(lab),
-            Variant::After => c.record(lab),
+            Variant::Before => lab.checks_from(c.presence_only()),
+            Variant::After => lab.checks_from(c),
         }
     }
 
-    ServiceFigures::measure(&history, fault_at).record(lab);
+    lab.figures_from(ServiceFigures::measure(&history, fault_at).figures());
     let log = set.election_log();
     lab.figure("elections", log.elections as f64);
     lab.figure("primary_changes", log.changes as f64);
@@ -359,7 +359,12 @@ fn merged(a: &History, b: &History) -> History {
 
 /// Restarts member `i` (SIGTERM, 2 s grace) without requiring it to come
 /// up: under the limit it may not.
-async fn restart(lab: &LabCtx, set: &ReplicaSet, i: usize, restarts: &mut BTreeMap<String, u32>) {
+async fn restart(
+    lab: &LabCtx,
+    set: &MongoReplicaSetHandle,
+    i: usize,
+    restarts: &mut BTreeMap<String, u32>,
+) {
     let Ok(node) = set.node(i) else { return };
     *restarts.entry(node.name.clone()).or_default() += 1;
     if let Err(e) = lab
@@ -384,7 +389,7 @@ fn first_line(s: &str) -> &str {
 
 /// Polls for a writable primary every 500 ms for `span`: (polls, polls
 /// that found one). Samples the series `writable_primary`.
-async fn watch_primary(lab: &LabCtx, set: &ReplicaSet, span: Duration) -> (u32, u32) {
+async fn watch_primary(lab: &LabCtx, set: &MongoReplicaSetHandle, span: Duration) -> (u32, u32) {
     let end = tokio::time::Instant::now() + span;
     let (mut polls, mut found) = (0, 0);
     while tokio::time::Instant::now() < end {

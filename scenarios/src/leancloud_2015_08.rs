@@ -6,7 +6,7 @@
 //! backoff clients that close first, and a 15/30/50/70/100% admission ramp.
 
 use anyhow::Result;
-use fixtures::chat::{ChatCluster, ChatGatewayCluster};
+use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle};
 use gateway::router::Strategy;
 use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
 use harness::checker::Check;
@@ -76,7 +76,7 @@ pub async fn after(lab: &mut Lab, scale: Scale) -> Result<Report> {
 
 async fn sample_for(
     lab: &LabCtx,
-    chat: &ChatCluster,
+    chat: &ChatGatewayClusterHandle,
     sim: &Simulator,
     d: Duration,
 ) -> Vec<(

@@ -1,6 +1,9 @@
 //! Roblox, 2021-10-28 to 10-31: a 73-hour outage of the Consul cluster
 //! every backend service depended on (`roblox-2021-consul`).
 //!
+//! One concept, one file: one postmortem's scenario, its phases in
+//! timeline order.
+//!
 //! Two causes, both reproduced on a real Consul cluster:
 //! 1. **Streaming contention**: streaming (server-pushed health updates)
 //!    had been enabled the day before for the busiest service; under heavy
@@ -41,7 +44,8 @@ use fixtures::consul::workload::{
     KvWrites, ServiceRef, WatchStats,
 };
 use fixtures::consul::{
-    ClusterConfig, ConfigRollout, Consul, ConsulCluster, ConsulVersion, LogStore, FREELIST_GAUGE,
+    ClusterConfig, ConfigRollout, ConsulCluster, ConsulClusterHandle, ConsulVersion, LogStore,
+    FREELIST_GAUGE,
 };
 use harness::checker::availability::Recovery;
 use harness::checker::integrity::{Register, Set};
@@ -213,13 +217,13 @@ impl Scale {
 
     fn cluster(&self, version: ConsulVersion, config: ClusterConfig) -> ConsulCluster {
         ConsulCluster::servers(self.servers)
-            .version(version)
-            .config(config)
-            .agents(self.agents)
+            .with_version(version)
+            .with_config(config)
+            .with_agents(self.agents)
             // fsync is free on tmpfs: a Raft write costs what the log store
             // itself does, not what a shared disk does (other tenants'
             // writes, the bloat's own writeback).
-            .data_on_tmpfs(self.data_tmpfs_bytes())
+            .with_data_on_tmpfs(self.data_tmpfs_bytes())
     }
 
     fn cluster_config(&self) -> ClusterConfig {
@@ -257,7 +261,7 @@ struct Histories {
 impl Load {
     async fn start(
         lab: &LabCtx,
-        consul: &Consul,
+        consul: &ConsulClusterHandle,
         services: &[ServiceRef],
         scale: &Scale,
     ) -> Result<Load> {
@@ -329,7 +333,11 @@ impl Freelist {
 
 /// Writes the large values, truncates the leader's log by a snapshot, and
 /// measures what it left.
-async fn grow_freelist(lab: &LabCtx, consul: &Consul, scale: &Scale) -> Result<Freelist> {
+async fn grow_freelist(
+    lab: &LabCtx,
+    consul: &ConsulClusterHandle,
+    scale: &Scale,
+) -> Result<Freelist> {
     let leader = consul.leader_name().await?;
     let raft_db_before = consul.raft_db_bytes(&leader).await?;
     lab.mark(
@@ -419,7 +427,12 @@ fn summary<'a>(s: &'a [LatencySummary], phase: &str) -> Result<&'a LatencySummar
 }
 
 /// Mean of a leader timer over a phase, in ms (`None` if nothing was observed).
-fn timer_mean(consul: &Consul, lab: &LabCtx, metric: &str, phase: &str) -> Result<Option<f64>> {
+fn timer_mean(
+    consul: &ConsulClusterHandle,
+    lab: &LabCtx,
+    metric: &str,
+    phase: &str,
+) -> Result<Option<f64>> {
     let (from, to) = span(lab, phase)?;
     Ok(consul.metric_window(metric, from, to).mean())
 }
@@ -432,7 +445,7 @@ const KVS_APPLY: &str = "consul.kvs.apply";
 /// freelist (`fault`) ÷ before it (`baseline`), at the same load.
 fn slow_leader_check(
     lab: &LabCtx,
-    consul: &Consul,
+    consul: &ConsulClusterHandle,
     kv: &[LatencySummary],
     freelist: &Freelist,
     baseline: &str,
@@ -532,25 +545,27 @@ fn backend_check(stats: &WatchStats, expected: &[(&str, &str)]) -> Check {
 
 /// Checks the set of KV writes against a final consistent read, and the
 /// register's reads.
-async fn integrity(lab: &LabCtx, consul: &Consul, h: &Histories) -> Result<()> {
+async fn integrity(lab: &LabCtx, consul: &ConsulClusterHandle, h: &Histories) -> Result<()> {
     let invoke = lab.now();
     let values = list_kv(consul, KV_PREFIX).await?;
     let list = Op::ok("list").with_values(values).at(invoke, lab.now());
     let mut set = h.kv.clone();
     set.merge(History::new(vec![list]));
-    Set::new()
-        .named("integrity.kv")
-        .ops("put", "list")
-        .check(&set)
-        .record(lab);
-    Register::new()
-        .named("integrity.register")
-        .check(&h.register)
-        .record(lab);
+    lab.checks_from(
+        Set::new()
+            .named("integrity.kv")
+            .ops("put", "list")
+            .check(&set),
+    );
+    lab.checks_from(
+        Register::new()
+            .named("integrity.register")
+            .check(&h.register),
+    );
     Ok(())
 }
 
-fn leadership_figures(lab: &LabCtx, consul: &Consul) {
+fn leadership_figures(lab: &LabCtx, consul: &ConsulClusterHandle) {
     let l = consul.leadership();
     lab.figure("leader.changes", l.changes as f64);
     lab.figure("leader.elections", l.elections as f64);

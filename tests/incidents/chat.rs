@@ -18,9 +18,7 @@ async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
     let report =
         scenarios::leancloud_2015_08::before(lab, scenarios::leancloud_2015_08::Scale::ci())
             .await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!("leancloud_2015_08_before", report.stable());
-    });
+    assert_stable_snapshot!("leancloud_2015_08_before", report);
     Ok(())
 }
 
@@ -38,9 +36,7 @@ async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
 async fn leancloud_2015_08_after(lab: &mut Lab) -> Outcome {
     let report =
         scenarios::leancloud_2015_08::after(lab, scenarios::leancloud_2015_08::Scale::ci()).await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!("leancloud_2015_08_after", report.stable());
-    });
+    assert_stable_snapshot!("leancloud_2015_08_after", report);
     Ok(())
 }
 
@@ -56,9 +52,7 @@ async fn leancloud_2015_08_after(lab: &mut Lab) -> Outcome {
 )]
 async fn weibo_2017_before(lab: &mut Lab) -> Outcome {
     let report = scenarios::weibo_2017::before(lab, scenarios::weibo_2017::Scale::ci()).await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!("weibo_2017_before", report.stable());
-    });
+    assert_stable_snapshot!("weibo_2017_before", report);
     Ok(())
 }
 
@@ -78,8 +72,6 @@ async fn weibo_2017_before(lab: &mut Lab) -> Outcome {
 )]
 async fn weibo_2017_after(lab: &mut Lab) -> Outcome {
     let report = scenarios::weibo_2017::after(lab, scenarios::weibo_2017::Scale::ci()).await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!("weibo_2017_after", report.stable());
-    });
+    assert_stable_snapshot!("weibo_2017_after", report);
     Ok(())
 }

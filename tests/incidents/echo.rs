@@ -17,8 +17,6 @@ use harness::prelude::*;
 )]
 async fn echo_stopped_and_started(lab: &mut Lab) -> Outcome {
     let report = scenarios::echo::run(lab, scenarios::echo::Plan::ci()).await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!("echo_stopped_and_started", report.stable());
-    });
+    assert_stable_snapshot!("echo_stopped_and_started", report);
     Ok(())
 }

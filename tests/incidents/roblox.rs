@@ -20,9 +20,7 @@ use scenarios::roblox_2021::{self, Scale};
 )]
 async fn roblox_consul_before(lab: &mut Lab) -> Outcome {
     let report = roblox_2021::before(lab, Scale::ci()).await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!(report.stable());
-    });
+    assert_stable_snapshot!(report);
     Ok(())
 }
 
@@ -40,8 +38,6 @@ async fn roblox_consul_before(lab: &mut Lab) -> Outcome {
 )]
 async fn roblox_consul_after(lab: &mut Lab) -> Outcome {
     let report = roblox_2021::after(lab, Scale::ci()).await?;
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_yaml_snapshot!(report.stable());
-    });
+    assert_stable_snapshot!(report);
     Ok(())
 }

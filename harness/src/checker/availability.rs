@@ -1,6 +1,9 @@
 //! Availability: did the service answer, and how soon after the fault was
 //! healed did every client have service again?
 //!
+//! One concept, one file: availability, measured over the same served /
+//! unserved classification of operations.
+//!
 //! An operation is *served* if it is `ok` and, unless the stall limit is
 //! off, answered within it ([`Recovery::stall`], default 1 s): a request a
 //! client waited on for seconds was not service, even if it ended `ok`.
@@ -32,7 +35,7 @@
 //!   The recovery time is from the heal to the later of `s` and the
 //!   completion that brought the last needed client back; both are
 //!   reported (`recovery_invoked_secs`, `recovery_completed_secs`), judged
-//!   against the budget: the check [`crate::report::RECOVERY_CHECK`]
+//!   against the budget: the check [`RECOVERY_CHECK`]
 //!   (`availability.recovery`), with the figure `recovery_secs`.
 //! - [`time_to_detect`]: from a fault to the first failure the clients saw.
 //! - [`Downtime`]: time without service: buckets whose success ratio is
@@ -68,13 +71,15 @@
 //! ```
 
 use super::Check;
-use crate::fault::FaultRecord;
 use crate::history::{History, Op, OpStatus};
-use crate::report::RECOVERY_CHECK;
+use crate::record::FaultRecord;
 use crate::timeline::{Event, EventKind};
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+/// The name of the check that judges recovery time against the budget.
+pub const RECOVERY_CHECK: &str = "availability.recovery";
 
 fn secs(d: Duration) -> String {
     crate::duration::format(d)
@@ -196,6 +201,12 @@ impl Spans {
 
     fn overlapping(&self, s: Duration, e: Duration) -> usize {
         self.invoked.partition_point(|t| *t < e) - self.completed.partition_point(|t| *t < s)
+    }
+}
+
+impl super::Checker for Recovery {
+    fn checks(&self, history: &History) -> Vec<Check> {
+        vec![self.check(history)]
     }
 }
 
@@ -610,13 +621,16 @@ impl ServiceFigures {
         }
     }
 
-    /// Records them as the lab's figures `time_to_detect_secs` and
-    /// `downtime_secs` (report only: they vary run to run).
-    pub fn record(&self, lab: &crate::lab::LabCtx) {
+    /// Them as figures `time_to_detect_secs` (if detected) and
+    /// `downtime_secs`, for `lab.figures_from` (report only: they vary run
+    /// to run).
+    pub fn figures(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
         if let Some(d) = self.time_to_detect {
-            lab.figure("time_to_detect_secs", d.as_secs_f64());
+            out.push(("time_to_detect_secs".to_string(), d.as_secs_f64()));
         }
-        lab.figure("downtime_secs", self.downtime.as_secs_f64());
+        out.push(("downtime_secs".to_string(), self.downtime.as_secs_f64()));
+        out
     }
 }
 

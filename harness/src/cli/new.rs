@@ -46,7 +46,10 @@ const DOSSIER_TEMPLATE: &str = include_str!("../../templates/dossier.md.tmpl");
 pub fn run(args: &NewArgs) -> Result<i32> {
     check_name(&args.name)?;
     let dossier = Dossier::load(&args.from)?;
-    let out = args.out.clone().unwrap_or_else(crate::lab::workspace_root);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(crate::paths::workspace_root);
     let generated = generate(&args.name, &dossier, &args.from.display().to_string());
     let test_path = out
         .join("tests/incidents")
@@ -330,7 +333,7 @@ mod tests {
     use super::*;
 
     fn seed(id: &str) -> Dossier {
-        let path = crate::lab::workspace_root()
+        let path = crate::paths::workspace_root()
             .join("postmortems")
             .join(format!("{id}.toml"));
         Dossier::load(&path).unwrap()

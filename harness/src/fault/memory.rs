@@ -21,7 +21,7 @@
 //!
 //! Heal ends the hog and restores the limit read at inject. Docker's API
 //! refuses 0 and -1 for memory, so an originally unlimited node gets
-//! [`MEMORY_UNLIMITED`](super::cgroup::MEMORY_UNLIMITED), which is the
+//! [`MEMORY_UNLIMITED`], which is the
 //! kernel's own "no limit" (Docker's inspect then shows that number, not 0).
 
 use super::cgroup::{self, MEMORY_UNLIMITED};

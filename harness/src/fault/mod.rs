@@ -8,6 +8,14 @@
 //! One fault kind per module: [`memory`], [`pids`], [`partition`] (with
 //! its [`sidecar`]), [`disconnect`], [`process`] (kill, pause, restart),
 //! [`toxic`]; [`cgroup`] reads a node's limits as the kernel holds them.
+//!
+//! Where a fault goes: a generic fault (it works on any node, through
+//! Docker, cgroups, iptables or Toxiproxy) lives here, one kind per module.
+//! A fault that knows one system (speaks its protocol, needs its handle:
+//! Consul's configuration roll-out, MongoDB's connection flood) lives with
+//! that system's fixture in `fixtures`, and a fault on a system a scenario
+//! defines itself lives with the scenario. All implement [`Fault`], so all
+//! are recorded, healed on drop and replayed alike.
 
 pub mod cgroup;
 pub mod disconnect;
@@ -19,36 +27,11 @@ pub mod sidecar;
 pub mod toxic;
 
 use crate::lab::{LabCtx, Node};
+pub use crate::lab::{Role, RoleResolver};
+pub use crate::record::FaultRecord;
 use crate::timeline::EventKind;
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
-/// A role a fixture can resolve to a node at inject time.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The Raft leader (Consul).
-    Leader,
-    /// The replica-set primary (MongoDB); with a set name for sharded clusters.
-    Primary(Option<String>),
-    /// Any node that is not the leader/primary.
-    Follower,
-    /// A fixture-specific role (`router`, `hot-shard-primary`).
-    Named(String),
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Role::Leader => f.write_str("leader"),
-            Role::Primary(None) => f.write_str("primary"),
-            Role::Primary(Some(set)) => write!(f, "primary of {set}"),
-            Role::Follower => f.write_str("follower"),
-            Role::Named(n) => f.write_str(n),
-        }
-    }
-}
 
 /// Who a fault is aimed at: a node, or a role resolved when it is injected.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,14 +102,6 @@ fn node_names(lab: &LabCtx) -> String {
         .join(", ")
 }
 
-/// Implemented by fixtures that know which node holds a role.
-#[async_trait::async_trait]
-pub trait RoleResolver: Send + Sync {
-    /// The node holding `role` now, `Ok(None)` if this fixture does not
-    /// know the role, or an error if it should but cannot tell.
-    async fn resolve(&self, lab: &LabCtx, role: &Role) -> Result<Option<Node>>;
-}
-
 /// Something done to the lab and undone.
 #[async_trait::async_trait]
 pub trait Fault: Send + Sync {
@@ -139,30 +114,6 @@ pub trait Fault: Send + Sync {
     async fn inject(&mut self, lab: &LabCtx) -> Result<()>;
     /// Undoes exactly what `inject` did and verifies it is undone.
     async fn heal(&mut self, lab: &LabCtx) -> Result<()>;
-}
-
-/// One fault in the report and the replay plan.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FaultRecord {
-    /// The fault's kind.
-    pub kind: String,
-    /// What was done to whom.
-    pub description: String,
-    /// When `inject` was called.
-    #[serde(with = "crate::duration::serde_secs")]
-    pub invoked_at: Duration,
-    /// When the effect was verified in force.
-    #[serde(with = "crate::duration::serde_opt_secs", default)]
-    pub injected_at: Option<Duration>,
-    /// When it was healed.
-    #[serde(with = "crate::duration::serde_opt_secs", default)]
-    pub healed_at: Option<Duration>,
-    /// The phase it was injected in.
-    #[serde(default)]
-    pub phase: Option<String>,
-    /// Why inject or heal failed, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// A fault in force. Heal it with [`FaultGuard::heal`]; if dropped unhealed

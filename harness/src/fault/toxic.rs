@@ -7,12 +7,12 @@
 
 use super::Fault;
 use crate::lab::LabCtx;
-use crate::toxiproxy::{Toxic, Toxiproxy};
+use crate::toxiproxy::{Toxic, ToxiproxyClient};
 use anyhow::Result;
 
 /// A toxic on a proxied link, in force between inject and heal.
 pub struct LinkToxic {
-    client: Toxiproxy,
+    client: ToxiproxyClient,
     proxy: String,
     toxics: Vec<Toxic>,
     /// How many of `toxics` are in force (added in order, healed in reverse).
@@ -21,7 +21,7 @@ pub struct LinkToxic {
 
 impl LinkToxic {
     /// `toxic` on `proxy` of the Toxiproxy server `client` talks to.
-    pub fn new(client: Toxiproxy, proxy: impl Into<String>, toxic: Toxic) -> Self {
+    pub fn new(client: ToxiproxyClient, proxy: impl Into<String>, toxic: Toxic) -> Self {
         LinkToxic {
             client,
             proxy: proxy.into(),
@@ -32,7 +32,7 @@ impl LinkToxic {
 
     /// `toxic` on both streams of `proxy`: upstream (client to server) and
     /// downstream, e.g. a black hole that neither requests nor replies cross.
-    pub fn both_ways(client: Toxiproxy, proxy: impl Into<String>, toxic: Toxic) -> Self {
+    pub fn both_ways(client: ToxiproxyClient, proxy: impl Into<String>, toxic: Toxic) -> Self {
         let mut fault = LinkToxic::new(client, proxy, toxic.clone().upstream());
         fault.toxics.push(toxic.downstream());
         fault

@@ -1,5 +1,8 @@
 //! Offline image builds (see `incident images build`).
 //!
+//! One concept, one file: the offline build of every image, one recipe
+//! each over the shared content-addressed steps.
+//!
 //! Every image is content-addressed: its inputs (recipe text, versions,
 //! package lists, sources) hash to a digest stored on the image as the
 //! [`INPUTS_LABEL`] label, and an image whose label matches is up to date.
@@ -859,12 +862,12 @@ mod tests {
     /// else put on it (same repository) keeps it.
     #[test]
     fn a_replaced_image_is_removed_only_when_untagged() {
-        if !crate::runner::docker_or_skip("a_replaced_image_is_removed_only_when_untagged") {
+        if !crate::console::docker_or_skip("a_replaced_image_is_removed_only_when_untagged") {
             return;
         }
         let base = ImageId::Base.local().expect("base is built locally");
         if docker(&["image", "inspect", "-f", "{{.Id}}", &base]).is_empty() {
-            crate::runner::loud(&format!("SKIPPED a_replaced_image_is_removed_only_when_untagged: {base} is missing (incident images build --only base)"));
+            crate::console::loud(&format!("SKIPPED a_replaced_image_is_removed_only_when_untagged: {base} is missing (incident images build --only base)"));
             return;
         }
         // Two untagged images (commits of a created, never started container).

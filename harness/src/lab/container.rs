@@ -267,3 +267,21 @@ impl Node {
         format!("http://{}", self.addr(port))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_specs_build_up() {
+        let s = ContainerSpec::new("n1", "incident/base")
+            .with_cmd(["sleep", "1"])
+            .with_exposed_port(80)
+            .with_exposed_port(80)
+            .with_memory_limit(1 << 20)
+            .with_env_var("A", "b");
+        assert_eq!(s.exposed_ports, vec![80]);
+        assert_eq!(s.cmd, vec!["sleep", "1"]);
+        assert_eq!(s.env["A"], "b");
+    }
+}

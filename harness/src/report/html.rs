@@ -213,7 +213,7 @@ mod tests {
         );
         r.outcome = RunOutcome::Completed;
         r.error = None;
-        r.checks = crate::checker::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
+        r.checks = crate::verdict::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
         r.verdict = Report::judge(Variant::Before, &r.checks);
         let h = render(&[r], Path::new("/nonexistent"));
         assert!(h.contains(r#"<tr class="inconclusive""#), "{h}");

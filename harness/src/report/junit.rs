@@ -197,7 +197,7 @@ mod tests {
     fn a_cause_not_reproduced_is_named_in_a_passing_testcase() {
         use crate::checker::UnknownPolicy;
         let mut r = report("r_before", Variant::Before, None, 0);
-        r.checks = crate::checker::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
+        r.checks = crate::verdict::tests::reproduced_and_not(UnknownPolicy::Pass).to_vec();
         r.verdict = Report::judge(Variant::Before, &r.checks);
         let x = render(&[r]);
         assert!(x.contains(r#"failures="0""#), "{x}");

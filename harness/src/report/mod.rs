@@ -9,18 +9,16 @@ pub mod replay;
 pub mod svg;
 
 use crate::checker::latency::LatencySummary;
-use crate::checker::{Check, CheckKind, UnknownPolicy, Verdict};
-use crate::fault::FaultRecord;
-use crate::history::History;
-use crate::lab::{artifacts_root, LabCtx, TopologyEntry};
-use crate::spec::Variant;
-use crate::timeline::{Event, PhaseSpan};
+use crate::paths::artifacts_root;
+use crate::record::{FaultRecord, RunIdentity, RunRecord, TopologyEntry};
+use crate::spec::{IncidentSpec, Variant};
+use crate::timeline::{Event, PhaseSpan, Timeline};
+use crate::verdict::{Check, CheckKind, UnknownPolicy, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The name of the check that judges recovery time against the budget.
-pub const RECOVERY_CHECK: &str = "availability.recovery";
+pub use crate::checker::availability::RECOVERY_CHECK;
 
 /// How the incident ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,7 +67,7 @@ pub struct Report {
     /// What ran where.
     pub topology: Vec<TopologyEntry>,
     /// Image references and their ids (`sha256:..`, resolved at
-    /// [`LabCtx::finish`]; reports of failed runs keep the reference).
+    /// [`LabCtx::finish`](crate::lab::LabCtx::finish); reports of failed runs keep the reference).
     pub images: BTreeMap<String, String>,
     /// Named spans of the timeline.
     pub phases: Vec<PhaseSpan>,
@@ -213,17 +211,19 @@ impl Report {
             .collect()
     }
 
-    /// Builds the report of a lab as it stands.
+    /// Builds the report of a run from its record as it stands, ended by
+    /// `outcome` (with `error`, the error, panic message or timeout).
     pub fn build(
-        lab: &LabCtx,
-        history: &History,
+        run: &RunIdentity,
+        record: &RunRecord,
+        timeline: &Timeline,
         outcome: RunOutcome,
         error: Option<String>,
     ) -> Report {
-        let spec = lab.spec();
-        let end = lab.now();
-        let checks = lab.checks();
-        let judged = Report::judge(spec.variant, &checks);
+        let spec = &run.spec;
+        let end = timeline.now();
+        let history = &record.history;
+        let judged = Report::judge(spec.variant, &record.checks);
         let verdict = match outcome {
             RunOutcome::Completed => judged,
             RunOutcome::Skipped => Verdict::Unknown,
@@ -239,38 +239,66 @@ impl Report {
             incident: spec.name.clone(),
             postmortem: spec.postmortem.clone(),
             variant: spec.variant,
-            seed: lab.seed(),
-            run_id: lab.run_id().to_string(),
+            seed: run.seed,
+            run_id: run.run_id.clone(),
             suite_run: suite_run_id(),
-            started_at_unix: lab
-                .started_at()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            started_at_unix: run.started_at_unix(),
             duration_secs: end.as_secs_f64(),
             budget_secs: spec.budget.as_secs_f64(),
             outcome,
             error,
             verdict,
-            topology: lab.topology(),
-            images: lab
-                .topology()
-                .into_iter()
-                .map(|t| (t.image.clone(), t.image))
+            topology: record.topology.clone(),
+            images: record
+                .topology
+                .iter()
+                .map(|t| (t.image.clone(), t.image.clone()))
                 .collect(),
-            phases: lab.timeline().phases(end),
-            faults: lab.faults(),
-            timeline: lab.timeline().events(),
-            checks,
+            phases: timeline.phases(end),
+            faults: record.faults.clone(),
+            timeline: timeline.events(),
+            checks: record.checks.clone(),
             latency,
-            figures: lab.figures(),
-            series: lab.series(),
-            notes: lab.notes(),
+            figures: record.figures.clone(),
+            series: record.series.clone(),
+            notes: record.notes.clone(),
             ops: OpCounts {
                 ok: ok as u64,
                 fail: fail as u64,
                 unknown: unknown as u64,
             },
+        }
+    }
+
+    /// The report of an incident that was skipped.
+    pub fn skipped(spec: &IncidentSpec, seed: u64, reason: &str) -> Report {
+        Report {
+            incident: spec.name.clone(),
+            postmortem: spec.postmortem.clone(),
+            variant: spec.variant,
+            seed,
+            run_id: String::new(),
+            suite_run: suite_run_id(),
+            started_at_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            duration_secs: 0.0,
+            budget_secs: spec.budget.as_secs_f64(),
+            outcome: RunOutcome::Skipped,
+            error: Some(reason.to_string()),
+            verdict: Verdict::Unknown,
+            topology: Vec::new(),
+            images: Default::default(),
+            phases: Vec::new(),
+            faults: Vec::new(),
+            timeline: Vec::new(),
+            checks: Vec::new(),
+            latency: Vec::new(),
+            figures: Default::default(),
+            series: Default::default(),
+            notes: Vec::new(),
+            ops: Default::default(),
         }
     }
 
@@ -344,7 +372,7 @@ impl Report {
     }
 
     /// Writes `report.json` into `dir` (the history is written beside it by
-    /// [`LabCtx::finish`]), draws `timeline.svg` from both, then refreshes
+    /// [`LabCtx::finish`](crate::lab::LabCtx::finish)), draws `timeline.svg` from both, then refreshes
     /// the suite's JUnit file and HTML index.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         self.write_with_root(dir, &artifacts_root())
@@ -404,38 +432,9 @@ fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-impl LabCtx {
-    /// Attaches a workload's history to the report (several merge).
-    pub fn record_history(&self, history: &History) {
-        self.with_history(|h| h.merge(history.clone()));
-    }
-
-    /// Judges the run, writes `report.json`, `history.jsonl` and
-    /// `history.edn`, and returns the report. The runner fails the test if
-    /// the verdict is not valid; the body usually snapshots `report.stable()`.
-    pub async fn finish(&self) -> anyhow::Result<Report> {
-        let history = self.with_history(|h| h.clone());
-        let images =
-            replay::image_ids(self.docker(), self.topology().into_iter().map(|t| t.image)).await;
-        match replay::judge(&self.spec().name, &self.faults(), self.run_id(), &images) {
-            Some(replay::Verdicts::Same(note)) => self.note(note),
-            Some(replay::Verdicts::Diverged(check)) => self.check(check),
-            None => {}
-        }
-        let mut report = Report::build(self, &history, RunOutcome::Completed, None);
-        report.images = images;
-        let dir = report.dir();
-        history.save(&dir)?;
-        report.write(&dir)?;
-        self.set_finished(report.clone());
-        Ok(report)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::Check;
 
     #[test]
     fn before_needs_a_reproduced_signature() {
@@ -460,7 +459,7 @@ mod tests {
     /// because the check states `unknown = pass`.
     #[test]
     fn an_unreproduced_cause_is_unknown_and_passes_only_by_its_policy() {
-        use crate::checker::tests::reproduced_and_not;
+        use crate::verdict::tests::reproduced_and_not;
         let checks = reproduced_and_not(UnknownPolicy::Pass);
         let [freelist, contention] = checks.clone();
 
@@ -520,15 +519,15 @@ pub mod repeat {
                 recoveries.len()
             )
         };
-        crate::runner::loud(&line);
-        let dir = crate::lab::artifacts_root().join(incident);
+        crate::console::loud(&line);
+        let dir = crate::paths::artifacts_root().join(incident);
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(
             dir.join("repeat.json"),
             serde_json::json!({ "incident": incident, "recovery_secs": recoveries }).to_string(),
         );
         // The index shows the spread.
-        let _ = super::html::refresh(&crate::lab::artifacts_root());
+        let _ = super::html::refresh(&crate::paths::artifacts_root());
     }
 }
 

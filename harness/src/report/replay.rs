@@ -12,7 +12,7 @@
 
 use super::Report;
 use crate::checker::{Check, CheckKind, Verdict};
-use crate::fault::FaultRecord;
+use crate::record::FaultRecord;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub fn recorded() -> Option<(PathBuf, Report)> {
     match Report::read(&path) {
         Ok(r) => Some((path, r)),
         Err(e) => {
-            crate::runner::loud(&format!(
+            crate::console::loud(&format!(
                 "INCIDENT_REPLAY={}: cannot read the report ({e:#}); point it at a report.json under target/incidents/",
                 path.display()
             ));

@@ -116,7 +116,9 @@ pub async fn matrix_to(
 }
 
 /// A Toxiproxy container named `toxiproxy` with link port 20000 published.
-pub async fn toxiproxy(lab: &LabCtx) -> anyhow::Result<(Node, harness::toxiproxy::Toxiproxy)> {
+pub async fn toxiproxy(
+    lab: &LabCtx,
+) -> anyhow::Result<(Node, harness::toxiproxy::ToxiproxyClient)> {
     let image = images::require(lab.docker(), ImageId::Toxiproxy).await?;
     let node = lab
         .container(
@@ -130,6 +132,6 @@ pub async fn toxiproxy(lab: &LabCtx) -> anyhow::Result<(Node, harness::toxiproxy
                 }),
         )
         .await?;
-    let client = harness::toxiproxy::Toxiproxy::new(node.addr(8474));
+    let client = harness::toxiproxy::ToxiproxyClient::new(node.addr(8474));
     Ok((node, client))
 }

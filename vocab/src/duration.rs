@@ -1,6 +1,7 @@
-//! The duration grammar of `harness::duration`, duplicated here because a
-//! proc-macro crate cannot depend on `harness`: `"90s"`, `"6m"`, `"1m30s"`,
-//! `"250ms"`, `"2h"` (one or more `<integer><unit>` pairs, units ms, s, m, h).
+//! The duration grammar: `"90s"`, `"6m"`, `"1m30s"`, `"250ms"`, `"2h"`
+//! (one or more `<integer><unit>` pairs, units ms, s, m, h; nothing else,
+//! so a typo is an error, not a zero). A refused duration says what is
+//! wrong and, when there is an obvious one, what was meant.
 
 /// Why a string is not a duration, and the corrected string when there is
 /// an obvious one (`"90"` -> `"90s"`, `"5min"` -> `"5m"`).

@@ -1,0 +1,160 @@
+//! Budget and requirements are written twice: in the dossier
+//! (`postmortems/<id>.toml`) and in each `#[incident]` attribute of the
+//! suite. This test reads both (no Docker) and fails where they disagree,
+//! except where a difference is stated below with its reason.
+
+use harness::duration;
+use harness::postmortem::Dossier;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Incidents that differ from their dossier on purpose: (test, field, why).
+const STATED_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "foursquare_2010_compact_then_failover_after",
+        "budget",
+        "a second, slower mitigation (offline compaction secondary by secondary) with its own budget",
+    ),
+    (
+        "roblox_consul_before",
+        "requires",
+        "the before variant runs the pre-fix Consul (consul_legacy) in place of the current one",
+    ),
+];
+
+/// One `#[incident(...)]` as written.
+#[derive(Debug)]
+struct Attribute {
+    test: String,
+    file: PathBuf,
+    postmortem: String,
+    budget: String,
+    requires: BTreeSet<String>,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The value of `key = "value"` in an attribute's text.
+fn quoted(args: &str, key: &str) -> Option<String> {
+    let at = args.find(&format!("{key} = \""))? + key.len() + 4;
+    Some(args[at..].split('"').next()?.to_string())
+}
+
+/// The names of `requires = [a, b]` (none if the key is absent).
+fn list(args: &str, key: &str) -> BTreeSet<String> {
+    let Some(at) = args.find(&format!("{key} = [")) else {
+        return BTreeSet::new();
+    };
+    let rest = &args[at + key.len() + 4..];
+    rest[..rest.find(']').unwrap_or(rest.len())]
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn attributes() -> Vec<Attribute> {
+    let dir = root().join("tests/incidents");
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (start, _) in text.match_indices("#[incident(") {
+            let args_end = start + text[start..].find(")]").expect("a closed attribute");
+            let args = &text[start..args_end];
+            let after = &text[args_end..];
+            let name_at = after.find("fn ").expect("a function after the attribute") + 3;
+            let test = after[name_at..]
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap()
+                .to_string();
+            out.push(Attribute {
+                test,
+                file: file.clone(),
+                postmortem: quoted(args, "postmortem").expect("postmortem"),
+                budget: quoted(args, "budget").expect("budget"),
+                requires: list(args, "requires"),
+            });
+        }
+    }
+    out
+}
+
+fn stated(test: &str, field: &str) -> bool {
+    STATED_DIFFERENCES
+        .iter()
+        .any(|(t, f, _)| *t == test && *f == field)
+}
+
+#[test]
+fn every_incident_agrees_with_its_dossier() {
+    let attributes = attributes();
+    assert!(attributes.len() >= 10, "found only {attributes:?}");
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for a in &attributes {
+        let path = root()
+            .join("postmortems")
+            .join(format!("{}.toml", a.postmortem));
+        if !path.exists() {
+            continue; // the harness's own incidents (smoke, faults) have no dossier
+        }
+        compared += 1;
+        let dossier = Dossier::load(&path).unwrap();
+        let where_ = format!("{} ({})", a.test, a.file.display());
+        let budget = duration::parse(&a.budget).unwrap();
+        if budget != dossier.budget_duration() && !stated(&a.test, "budget") {
+            differences.push(format!(
+                "{where_}: budget = \"{}\", the dossier's is \"{}\"",
+                a.budget, dossier.budget
+            ));
+        }
+        let written: BTreeSet<String> = dossier.requires.iter().cloned().collect();
+        if a.requires != written && !stated(&a.test, "requires") {
+            differences.push(format!(
+                "{where_}: requires = {:?}, the dossier's are {:?}",
+                a.requires, written
+            ));
+        }
+    }
+    assert!(compared >= 8, "compared only {compared} incidents");
+    assert!(
+        differences.is_empty(),
+        "the attribute and the dossier disagree (fix one, or state the difference in STATED_DIFFERENCES):\n  {}",
+        differences.join("\n  ")
+    );
+}
+
+#[test]
+fn every_stated_difference_is_still_a_difference() {
+    let attributes = attributes();
+    for (test, field, why) in STATED_DIFFERENCES {
+        let a = attributes
+            .iter()
+            .find(|a| a.test == *test)
+            .unwrap_or_else(|| panic!("no incident `{test}` (stated: {why})"));
+        let dossier = Dossier::load(
+            &root()
+                .join("postmortems")
+                .join(format!("{}.toml", a.postmortem)),
+        )
+        .unwrap();
+        let differs = match *field {
+            "budget" => duration::parse(&a.budget).unwrap() != dossier.budget_duration(),
+            "requires" => a.requires != dossier.requires.iter().cloned().collect(),
+            other => panic!("unknown field {other}"),
+        };
+        assert!(
+            differs,
+            "{test}: its {field} now agrees with the dossier; remove it from STATED_DIFFERENCES"
+        );
+    }
+}
