@@ -381,6 +381,17 @@ impl SimHistory {
         out
     }
 
+    /// Each room's members (client indices), from `rooms_of`.
+    pub fn room_members(&self) -> HashMap<&str, Vec<u32>> {
+        let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (c, rooms) in self.rooms_of.iter().enumerate() {
+            for r in rooms {
+                members.entry(r.as_str()).or_default().push(c as u32);
+            }
+        }
+        members
+    }
+
     /// For every message sent: the recipients it had to reach (members of
     /// its room other than the sender, online from before the send until
     /// `grace` seconds after the ack), and the (message, recipient) pairs
@@ -390,12 +401,7 @@ impl SimHistory {
     /// acknowledged `ok`, or acknowledged too late to judge, have none.
     pub fn expected_recipients(&self, grace: f64) -> (Recipients, Vec<(u64, u32)>) {
         let sessions = self.sessions();
-        let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
-        for (c, rooms) in self.rooms_of.iter().enumerate() {
-            for r in rooms {
-                members.entry(r.as_str()).or_default().push(c as u32);
-            }
-        }
+        let members = self.room_members();
         let mut acks: HashMap<u64, (f64, AckStatus, &Vec<String>)> = HashMap::new();
         for e in &self.events {
             if let Event::Acked {
