@@ -37,6 +37,8 @@
 //!   reported (`recovery_invoked_secs`, `recovery_completed_secs`), judged
 //!   against the budget: the check [`RECOVERY_CHECK`]
 //!   (`availability.recovery`), with the figure `recovery_secs`.
+//! - [`Watched`]: the same check for a condition the scenario watched
+//!   itself (clients online, p99 within an SLO) when no history holds it.
 //! - [`time_to_detect`]: from a fault to the first failure the clients saw.
 //! - [`Downtime`]: time without service: buckets whose success ratio is
 //!   below a threshold, or without any operation while the workload ran.
@@ -498,6 +500,99 @@ impl Recovery {
     }
 }
 
+/// Recovery of a condition the scenario watched itself (clients back
+/// online, a room's p99 back within its SLO), when no operation history
+/// says what service is: from `from` (the restart, the end of the surge)
+/// to the first time the condition held, judged against the budget. The
+/// check is [`RECOVERY_CHECK`] with the figure `recovery_secs`, like
+/// [`Recovery::check`]'s, so reports, baselines and gates treat both alike.
+///
+/// ```
+/// use harness::checker::availability::Watched;
+/// use std::time::Duration;
+/// let s = Duration::from_secs;
+/// let watch = Watched::from(s(10), "restart", "95% of clients back online")
+///     .watched_for(s(45))
+///     .budget(s(60));
+/// assert!(watch.check(Some(s(32))).verdict.is_valid());
+/// assert_eq!(watch.check(Some(s(32))).figures["recovery_secs"], 22.0);
+/// assert!(!watch.check(None).verdict.is_valid());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Watched {
+    from: Duration,
+    from_what: String,
+    condition: String,
+    watched_for: Option<Duration>,
+    budget: Option<Duration>,
+}
+
+impl Watched {
+    /// Watching `condition` from `from`, the time of `from_what`.
+    pub fn from(
+        from: Duration,
+        from_what: impl Into<String>,
+        condition: impl Into<String>,
+    ) -> Self {
+        Watched {
+            from,
+            from_what: from_what.into(),
+            condition: condition.into(),
+            watched_for: None,
+            budget: None,
+        }
+    }
+
+    /// How long the scenario watched before giving up (said when the
+    /// condition never held).
+    pub fn watched_for(mut self, d: Duration) -> Self {
+        self.watched_for = Some(d);
+        self
+    }
+
+    /// The recovery budget (usually `lab.spec().budget`).
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The check, given when the condition first held (`None`: never
+    /// within the watch). Valid iff it held within the budget.
+    pub fn check(&self, held_at: Option<Duration>) -> Check {
+        let after = held_at.map(|t| t.saturating_sub(self.from));
+        let within = after.is_some_and(|a| self.budget.is_none_or(|b| a <= b));
+        let budget = self
+            .budget
+            .map(|b| format!(" (budget {})", secs(b)))
+            .unwrap_or_default();
+        let details = match after {
+            Some(a) => format!(
+                "{} {:.1}s after the {}{budget}",
+                self.condition,
+                a.as_secs_f64(),
+                self.from_what
+            ),
+            None => format!(
+                "not recovered: {} not seen{} after the {}{budget}",
+                self.condition,
+                self.watched_for
+                    .map(|w| format!(" within {}", secs(w)))
+                    .unwrap_or_default(),
+                self.from_what
+            ),
+        };
+        let mut check = Check::requirement(RECOVERY_CHECK, within, details)
+            .with_figure("from_secs", self.from.as_secs_f64());
+        if let Some(a) = after {
+            check = check.with_figure("recovery_secs", a.as_secs_f64());
+        }
+        if let Some(b) = self.budget {
+            check = check.with_figure("budget_secs", b.as_secs_f64());
+        }
+        check
+    }
+}
+
 /// When the last fault was healed: recovery is measured from the moment
 /// every fault is gone. Fails, naming the fix, if a fault is still in force
 /// or none was injected.
@@ -808,6 +903,24 @@ mod tests {
         assert!(r.after >= Duration::from_secs(10), "{r:?}");
         let old_rule = Recovery::after(ms(10_000)).clients(0.25).min_ops(1);
         assert_eq!(old_rule.measure(&h).unwrap().at, ms(10_000));
+    }
+
+    #[test]
+    fn a_watched_condition_is_judged_against_the_budget() {
+        let s = Duration::from_secs;
+        let w = Watched::from(s(100), "restart", "95% of clients back online")
+            .watched_for(s(45))
+            .budget(s(30));
+        let late = w.check(Some(s(131)));
+        assert!(!late.verdict.is_valid(), "{late:?}");
+        assert_eq!(late.figures["recovery_secs"], 31.0);
+        let on_budget = w.check(Some(s(130)));
+        assert!(on_budget.verdict.is_valid(), "{on_budget:?}");
+        let never = w.check(None);
+        assert!(!never.verdict.is_valid());
+        assert!(!never.figures.contains_key("recovery_secs"));
+        assert!(never.detail.contains("within 45s"), "{}", never.detail);
+        assert_eq!(never.name, RECOVERY_CHECK);
     }
 
     #[test]
