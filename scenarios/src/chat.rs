@@ -1,13 +1,65 @@
-//! What both chat incidents do with the simulator's history once the run
-//! is over: put the lab's record on it (node deaths, spans a node was
-//! unreachable), judge every message (delivery and the always-check for
-//! phantoms and misdelivery), and keep it as the run's history.
+//! What both chat incidents share: the simulated clients brought online
+//! against the cluster (and sampled onto the lab's series while they run),
+//! and what happens to their history once the run is over: put the lab's
+//! record on it (node deaths, spans a node was unreachable), judge every
+//! message (delivery and the always-check for phantoms and misdelivery),
+//! and keep it as the run's history.
 
-use fixtures::chat::{delivery_check, to_history, with_lab_record};
-use gateway::sim::{Audit, SimHistory};
+use anyhow::Result;
+use fixtures::chat::{delivery_check, to_history, with_lab_record, ChatGatewayClusterHandle};
+use gateway::sim::{Audit, Load, SimConfig, SimHistory, Simulator};
 use harness::lab::LabCtx;
 use harness::spec::Variant;
 use std::time::Duration;
+
+/// The simulated clients of a chat incident, online.
+pub struct Clients {
+    /// The simulator driving them.
+    pub sim: Simulator,
+    /// The lab time the simulator started at: its history's zero.
+    pub offset: Duration,
+}
+
+impl Clients {
+    /// Starts `config`'s clients against `chat` and waits until all are
+    /// online (within `within`).
+    pub async fn online(
+        lab: &LabCtx,
+        chat: &ChatGatewayClusterHandle,
+        config: impl FnOnce(SimConfig) -> SimConfig,
+        clients: usize,
+        within: Duration,
+    ) -> Result<Clients> {
+        let mut cfg = config(chat.sim_config(clients));
+        cfg.seed = lab.seed();
+        let offset = lab.now();
+        let sim = Simulator::start(cfg);
+        sim.wait_online(clients, within).await?;
+        Ok(Clients { sim, offset })
+    }
+
+    /// A lab time on the simulator's clock (seconds since it started).
+    pub fn sim_secs(&self, lab_t: Duration) -> f64 {
+        lab_t.saturating_sub(self.offset).as_secs_f64()
+    }
+
+    /// Puts the clients' counts on the lab's series: online, open sockets,
+    /// failed connection attempts.
+    pub fn sample(&self, lab: &LabCtx) {
+        let s = self.sim.stats();
+        lab.sample("clients.online", s.online as f64);
+        lab.sample("clients.open_sockets", s.open_sockets as f64);
+        lab.sample("clients.failed_attempts", s.failed_attempts as f64);
+    }
+
+    /// Stops sending, lets what is in flight arrive (3 s), and stops the
+    /// clients: their whole history.
+    pub async fn quiesce(self) -> SimHistory {
+        self.sim.set_load(Load::default());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.sim.stop().await
+    }
+}
 
 /// How long a recipient must stay online after the ack to be owed the
 /// message (seconds): delivery takes up to an RPC round trip and a write.

@@ -5,14 +5,19 @@
 //! fd limit filling). Fixed: bounded backlog with fast failure, eviction,
 //! backoff clients that close first, and a 15/30/50/70/100% admission ramp.
 
+use crate::chat::Clients;
 use anyhow::Result;
-use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle};
+use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle, Preset};
+use gateway::node::NodeMetrics;
 use gateway::router::Strategy;
-use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
+use gateway::sim::{Load, ReconnectPolicy, SimConfig};
+use harness::checker::availability::Watched;
 use harness::checker::Check;
-use harness::lab::{Lab, LabCtx};
+use harness::fault::FaultGuard;
+use harness::lab::LabCtx;
 use harness::report::Report;
 use harness::spec::Variant;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How big the incident is.
@@ -64,105 +69,124 @@ impl Scale {
 /// The admission steps of the 2015 reopening.
 pub const RAMP: [u32; 5] = [15, 30, 50, 70, 100];
 
-/// On the day: must reproduce the backlog growth and the failed restart.
-pub async fn before(lab: &mut Lab, scale: Scale) -> Result<Report> {
-    run(lab, scale, Variant::Before).await
+/// The incident, as the lab's spec names its variant: *before* is the
+/// gateway, router and clients as on the day; *after* has every fix.
+/// Its phases follow the postmortem's timeline.
+pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
+    let fixed = lab.spec().variant == Variant::After;
+    let chat = lab.start(cluster(&scale, fixed)).await?;
+    let clients = connect(lab, &chat, &scale, fixed).await?;
+
+    lab.phase("steady").await;
+    clients.sim.set_load(Load {
+        rate: scale.rate,
+        ..Load::default()
+    });
+    watch(lab, &chat, &clients, Duration::from_secs(5)).await;
+
+    lab.phase("fault").await;
+    lab.mark(
+        None,
+        "07:57: one server's RPC in and out black-holed; its membership stays up",
+    );
+    let hole = black_hole(lab, &chat, &clients, &scale).await?;
+
+    lab.phase("mitigate").await;
+    lab.mark(
+        None,
+        "09:10: the faulty machine removed; the cluster restarted into the reconnect storm",
+    );
+    let cut_off = take_out(lab, &chat, hole).await?;
+    restart(lab, &chat, &clients, &scale, fixed).await?;
+
+    // Let the reconnected clients talk, then judge every message.
+    lab.phase("recover").await;
+    watch(lab, &chat, &clients, Duration::from_secs(5)).await;
+    let offset = clients.offset;
+    let h = clients.quiesce().await;
+    crate::chat::judge_delivery(lab, h, offset, &[cut_off]);
+    lab.finish().await
 }
 
-/// With the fixes: must recover within budget, nothing lost or invented.
-pub async fn after(lab: &mut Lab, scale: Scale) -> Result<Report> {
-    run(lab, scale, Variant::After).await
+/// The cluster: every node's RPC behind Toxiproxy (to black-hole one), the
+/// fd limit and the handshake cost of the day, the variant's switches.
+fn cluster(scale: &Scale, fixed: bool) -> ChatGatewayCluster {
+    ChatGatewayCluster::nodes(scale.nodes)
+        .with_preset(if fixed { Preset::Fixed } else { Preset::As2015 })
+        .with_rpc_proxy()
+        .with_nofile(scale.nofile)
+        .with_handshake_cost_ms(scale.handshake_cost_ms)
+        .with_node_arg(format!("--handshake-slots={}", scale.handshake_slots))
 }
 
-async fn sample_for(
+/// Every client online, in rooms of `room_size`; the day's SDK retried
+/// without closing the old connection, the fixed one backs off.
+async fn connect(
     lab: &LabCtx,
     chat: &ChatGatewayClusterHandle,
-    sim: &Simulator,
+    scale: &Scale,
+    fixed: bool,
+) -> Result<Clients> {
+    let (rooms, body_bytes) = ((scale.clients / scale.room_size).max(1), scale.body_bytes);
+    let config = |mut cfg: SimConfig| {
+        cfg.rooms = rooms;
+        cfg.body_bytes = body_bytes;
+        cfg.ramp_per_sec = 100;
+        cfg.policy = if fixed {
+            ReconnectPolicy::backoff()
+        } else {
+            ReconnectPolicy::naive()
+        };
+        cfg
+    };
+    Clients::online(lab, chat, config, scale.clients, Duration::from_secs(90)).await
+}
+
+/// Samples the nodes and the clients once a second for `d`.
+async fn watch(
+    lab: &LabCtx,
+    chat: &ChatGatewayClusterHandle,
+    clients: &Clients,
     d: Duration,
-) -> Vec<(
-    f64,
-    std::collections::BTreeMap<String, gateway::node::NodeMetrics>,
-)> {
+) -> Vec<BTreeMap<String, NodeMetrics>> {
     let mut out = Vec::new();
     let end = tokio::time::Instant::now() + d;
     while tokio::time::Instant::now() < end {
-        let m = chat.sample().await;
-        let s = sim.stats();
-        lab.sample("clients.online", s.online as f64);
-        lab.sample("clients.open_sockets", s.open_sockets as f64);
-        lab.sample("clients.failed_attempts", s.failed_attempts as f64);
-        out.push((lab.now().as_secs_f64(), m));
+        out.push(chat.sample().await);
+        clients.sample(lab);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     out
 }
 
-async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
-    let fixed = variant == Variant::After;
-    let mut cluster = ChatGatewayCluster::nodes(scale.nodes)
-        .with_rpc_proxy()
-        .with_nofile(scale.nofile)
-        .with_handshake_cost_ms(scale.handshake_cost_ms)
-        .with_node_arg(format!("--handshake-slots={}", scale.handshake_slots));
-    cluster = if fixed {
-        cluster.fixed()
-    } else {
-        cluster.as_in_2015()
-    };
-    let chat = lab.start(cluster).await?;
+/// The fault: the last node's RPC black-holed for `scale.fault` while its
+/// membership stays up. Checks the day's signature (the healthy nodes'
+/// backlog to it and their memory growing without bound, the node still a
+/// member) and the fix's bound. The black hole stays: [`take_out`] ends it.
+async fn black_hole(
+    lab: &LabCtx,
+    chat: &ChatGatewayClusterHandle,
+    clients: &Clients,
+    scale: &Scale,
+) -> Result<BlackHole> {
     let faulty = scale.nodes; // the last node
-
-    let mut cfg: SimConfig = chat.sim_config(scale.clients);
-    cfg.rooms = (scale.clients / scale.room_size).max(1);
-    cfg.body_bytes = scale.body_bytes;
-    cfg.seed = lab.seed();
-    cfg.ramp_per_sec = 100;
-    cfg.policy = if fixed {
-        ReconnectPolicy::backoff()
-    } else {
-        ReconnectPolicy::naive()
-    };
-    let sim_offset = lab.now();
-    let sim = Simulator::start(cfg);
-    sim.wait_online(scale.clients, Duration::from_secs(90))
-        .await?;
-
-    lab.phase("steady").await;
-    sim.set_load(Load {
-        rate: scale.rate,
-        ..Load::default()
-    });
-    sample_for(lab, &chat, &sim, Duration::from_secs(5)).await;
-
-    // 07:57: one server's RPC fails in and out; its membership stays up.
-    lab.phase("fault").await;
     let guard = lab.inject(chat.black_hole_rpc(faulty)?).await?;
     let cut_from = lab.now();
-    let samples = sample_for(lab, &chat, &sim, scale.fault).await;
+    let samples = watch(lab, chat, clients, scale.fault).await;
     let healthy: Vec<String> = (1..scale.nodes).map(|i| format!("node-{i}")).collect();
     let faulty_name = format!("node-{faulty}");
     let pending_at = |k: usize| -> u64 {
         healthy
             .iter()
-            .map(|n| {
-                samples[k]
-                    .1
-                    .get(n)
-                    .and_then(|m| m.pending_rpcs.get(&faulty_name).copied())
-                    .unwrap_or(0)
-            })
+            .filter_map(|n| samples[k].get(n))
+            .map(|m| m.pending_rpcs.get(&faulty_name).copied().unwrap_or(0))
             .sum()
     };
-    let rss_at = |k: usize| -> f64 {
+    let rss_mb_at = |k: usize| -> f64 {
         healthy
             .iter()
-            .map(|n| {
-                samples[k]
-                    .1
-                    .get(n)
-                    .map(|m| m.rss_bytes as f64)
-                    .unwrap_or(0.0)
-            })
+            .filter_map(|n| samples[k].get(n))
+            .map(|m| m.rss_bytes as f64)
             .sum::<f64>()
             / 1048576.0
     };
@@ -175,11 +199,11 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     // sits between the two, not on the steady-growth value itself.
     let growth = pending[3] as f64 / pending[1].max(1) as f64;
     let growing = pending.windows(2).all(|w| w[1] > w[0]) && growth >= 1.5;
-    let rss_growth = rss_at(last) - rss_at(0);
+    let rss_growth = rss_mb_at(last) - rss_mb_at(0);
     // The largest backlog any node held for any one peer.
     let peak_pending = samples
         .iter()
-        .flat_map(|(_, m)| m.values().flat_map(|x| x.pending_rpcs.values().copied()))
+        .flat_map(|m| m.values().flat_map(|x| x.pending_rpcs.values().copied()))
         .max()
         .unwrap_or(0);
     let still_member = chat
@@ -211,16 +235,47 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
         )
         .with_figure("peak_pending", peak_pending as f64),
     );
+    Ok(BlackHole {
+        faulty,
+        guard,
+        cut_from,
+    })
+}
 
-    // 09:10: the faulty machine is taken out, and the cluster restarted.
-    // Out first, then the black hole goes: Toxiproxy's black hole holds
-    // what it swallowed, and lifted with the node still up it would hand
-    // node-3 the requests the outage lost (a race with the restart).
-    lab.phase("mitigate").await;
-    chat.stop_node(faulty).await?;
-    lab.mitigation(format!("{faulty_name} taken out"));
-    guard.heal().await?;
-    let cut_off = vec![(faulty_name.clone(), cut_from, lab.now())];
+/// The black-holed node, cut off since `cut_from`.
+struct BlackHole {
+    faulty: usize,
+    guard: FaultGuard,
+    cut_from: Duration,
+}
+
+/// Takes the faulty node out, then ends its black hole: out first, because
+/// Toxiproxy's black hole holds what it swallowed, and lifted with the node
+/// still up it would hand the node the requests the outage lost (a race
+/// with the restart). Returns the span the node was unreachable.
+async fn take_out(
+    lab: &LabCtx,
+    chat: &ChatGatewayClusterHandle,
+    hole: BlackHole,
+) -> Result<(String, Duration, Duration)> {
+    chat.stop_node(hole.faulty).await?;
+    let name = format!("node-{}", hole.faulty);
+    lab.mitigation(format!("{name} taken out"));
+    hole.guard.heal().await?;
+    Ok((name, hole.cut_from, lab.now()))
+}
+
+/// The restart: on the day the router switched to random assignment and
+/// every client stormed back at once; fixed, admission opens 15/30/50/70/100%
+/// and the clients back off. Checks the day's signature (reconnects failing,
+/// fds filling) and recovery: 95% of the clients back within the budget.
+async fn restart(
+    lab: &LabCtx,
+    chat: &ChatGatewayClusterHandle,
+    clients: &Clients,
+    scale: &Scale,
+    fixed: bool,
+) -> Result<()> {
     if fixed {
         chat.set_admission(RAMP[0]).await?;
         lab.mitigation(format!("admission {}%", RAMP[0]));
@@ -233,7 +288,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     chat.restart_all(Duration::from_secs(60)).await?;
     let ramp = {
         let chat = chat.clone();
-        let lab = lab.ctx();
+        let lab = lab.clone();
         let step = scale.ramp_step;
         tokio::spawn(async move {
             if !fixed {
@@ -250,24 +305,19 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
     let mut recovered_at = None;
     let mut peak_fds = 0u64;
     let mut peak_conns = 0u64;
-    let (mut accept_errors, mut refused, mut dropped) = (0u64, 0u64, 0u64);
+    let mut accept_errors = 0u64;
     let watch_end = tokio::time::Instant::now() + scale.restart_watch;
     let threshold = (scale.clients as f64 * 0.95).ceil() as usize;
-    let attempts_before = sim.stats();
+    let attempts_before = clients.sim.stats();
     while tokio::time::Instant::now() < watch_end {
         let ms = chat.sample().await;
         for m in ms.values() {
             peak_fds = peak_fds.max(m.fds);
             peak_conns = peak_conns.max(m.connections);
             accept_errors = accept_errors.max(m.accept_errors);
-            refused = refused.max(m.refused_fd);
-            dropped = dropped.max(m.handshakes_dropped);
         }
-        let s = sim.stats();
-        lab.sample("clients.online", s.online as f64);
-        lab.sample("clients.open_sockets", s.open_sockets as f64);
-        lab.sample("clients.failed_attempts", s.failed_attempts as f64);
-        if s.online >= threshold && recovered_at.is_none() {
+        clients.sample(lab);
+        if clients.sim.stats().online >= threshold && recovered_at.is_none() {
             recovered_at = Some(lab.now());
             lab.mark(None, "95% of clients back online");
             if fixed {
@@ -277,7 +327,7 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let _ = ramp.await;
-    let s = sim.stats();
+    let s = clients.sim.stats();
     let failed_connects = s.failed_attempts - attempts_before.failed_attempts;
     let reconnect_secs = (lab.now() - restart_at).as_secs_f64().max(1.0);
     lab.figure(
@@ -306,34 +356,11 @@ async fn run(lab: &mut Lab, scale: Scale, variant: Variant) -> Result<Report> {
         // Margin: peak fds as a share of the limit, against 0.9.
         .with_figure("peak_fds_over_limit", peak_fds as f64 / scale.nofile as f64),
     );
-    let budget = lab.spec().budget;
-    let recovery = recovered_at.map(|t| t - restart_at);
-    let mut check = Check::requirement(
-        "availability.recovery",
-        recovery.is_some_and(|r| r <= budget),
-        match recovery {
-            Some(r) => format!(
-                "95% of clients back {:.1}s after the restart (budget {:?})",
-                r.as_secs_f64(),
-                budget
-            ),
-            None => format!(
-                "fewer than 95% of clients back within {:?} of the restart",
-                scale.restart_watch
-            ),
-        },
+    lab.check(
+        Watched::from(restart_at, "restart", "95% of clients back online")
+            .watched_for(scale.restart_watch)
+            .budget(lab.spec().budget)
+            .check(recovered_at),
     );
-    if let Some(r) = recovery {
-        check = check.with_figure("recovery_secs", r.as_secs_f64());
-    }
-    lab.check(check);
-
-    // Let the reconnected clients talk, then judge every message.
-    lab.phase("recover").await;
-    sample_for(lab, &chat, &sim, Duration::from_secs(5)).await;
-    sim.set_load(Load::default());
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let h = sim.stop().await;
-    crate::chat::judge_delivery(lab, h, sim_offset, &cut_off);
-    lab.finish().await
+    Ok(())
 }

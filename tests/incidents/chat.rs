@@ -16,8 +16,7 @@ use harness::prelude::*;
 )]
 async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
     let report =
-        scenarios::leancloud_2015_08::before(lab, scenarios::leancloud_2015_08::Scale::ci())
-            .await?;
+        scenarios::leancloud_2015_08::run(lab, scenarios::leancloud_2015_08::Scale::ci()).await?;
     assert_stable_snapshot!("leancloud_2015_08_before", report);
     Ok(())
 }
@@ -35,7 +34,7 @@ async fn leancloud_2015_08_before(lab: &mut Lab) -> Outcome {
 )]
 async fn leancloud_2015_08_after(lab: &mut Lab) -> Outcome {
     let report =
-        scenarios::leancloud_2015_08::after(lab, scenarios::leancloud_2015_08::Scale::ci()).await?;
+        scenarios::leancloud_2015_08::run(lab, scenarios::leancloud_2015_08::Scale::ci()).await?;
     assert_stable_snapshot!("leancloud_2015_08_after", report);
     Ok(())
 }
@@ -51,7 +50,7 @@ async fn leancloud_2015_08_after(lab: &mut Lab) -> Outcome {
     tags = [heavy, chat]
 )]
 async fn weibo_2017_before(lab: &mut Lab) -> Outcome {
-    let report = scenarios::weibo_2017::before(lab, scenarios::weibo_2017::Scale::ci()).await?;
+    let report = scenarios::weibo_2017::run(lab, scenarios::weibo_2017::Scale::ci()).await?;
     assert_stable_snapshot!("weibo_2017_before", report);
     Ok(())
 }
@@ -71,7 +70,7 @@ async fn weibo_2017_before(lab: &mut Lab) -> Outcome {
     tags = [heavy, chat]
 )]
 async fn weibo_2017_after(lab: &mut Lab) -> Outcome {
-    let report = scenarios::weibo_2017::after(lab, scenarios::weibo_2017::Scale::ci()).await?;
+    let report = scenarios::weibo_2017::run(lab, scenarios::weibo_2017::Scale::ci()).await?;
     assert_stable_snapshot!("weibo_2017_after", report);
     Ok(())
 }
