@@ -126,17 +126,6 @@ impl Scale {
     }
 }
 
-/// *before*: the limits stand and no writable primary exists.
-pub async fn before(lab: &LabCtx, scale: Scale) -> Result<Report> {
-    run(lab, scale, Variant::Before).await
-}
-
-/// *after*: limits raised, traffic shed then ramped; recovery within the
-/// budget and no acknowledged write lost.
-pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
-    run(lab, scale, Variant::After).await
-}
-
 /// The member names the memory hog hits: the primary and the next two.
 pub fn bad_members(members: usize, primary: usize) -> Vec<usize> {
     let mut v = vec![primary];
@@ -144,7 +133,12 @@ pub fn bad_members(members: usize, primary: usize) -> Vec<usize> {
     v
 }
 
-async fn run(lab: &LabCtx, scale: Scale, variant: Variant) -> Result<Report> {
+/// The incident, as the lab's spec names its variant. *before*: the
+/// limits stand and no writable primary exists. *after*: limits raised,
+/// traffic shed then ramped; recovery within the budget and no
+/// acknowledged write lost.
+pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
+    let variant = lab.spec().variant;
     let set = lab
         .start(
             MongoReplicaSet::new("rs", scale.members)

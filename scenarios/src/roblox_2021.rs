@@ -15,7 +15,7 @@
 //!    leader with a large freelist makes every Raft write slow; the team
 //!    kept such servers from leading.
 //!
-//! [`before`] (the pre-fix Consul, `ConsulVersion::Legacy`):
+//! `before` (the pre-fix Consul, `ConsulVersion::Legacy`):
 //! `steady` (watchers on blocking queries, KV writers, health churn) →
 //! `rollout` (streaming enabled on the agents: a configuration roll-out,
 //! the fault of 10-27) → `streaming` (the same load through streaming) →
@@ -30,7 +30,7 @@
 //! the scenario states that the incident passes with it undecided
 //! (`UnknownPolicy::Pass`; the incident's verdict is `unknown`).
 //!
-//! [`after`] (the current Consul): the same `steady` → `bloat` → `fault`,
+//! `after` (the current Consul): the same `steady` → `bloat` → `fault`,
 //! then `mitigate` (leadership moved off the degraded server, then a
 //! rolling restart disabling streaming and enabling `no_freelist_sync`) →
 //! `recover`. Requirements: KV write p50 and the leader's log-store write
@@ -54,6 +54,7 @@ use harness::checker::{Check, CheckKind, Inconclusive, UnknownPolicy, Verdict};
 use harness::history::{History, Op, OpStatus};
 use harness::lab::LabCtx;
 use harness::report::Report;
+use harness::spec::Variant;
 use harness::workload::{RunningWorkload, WorkloadRunner};
 use std::sync::Arc;
 use std::time::Duration;
@@ -598,8 +599,19 @@ fn load_figures(lab: &LabCtx, h: &Histories) {
     }
 }
 
+/// The incident, as the lab's spec names its variant: `before` on the
+/// pre-fix Consul, `after` on the current one with the mitigations. The
+/// two follow different timelines (the roll-out of 10-27 happens only
+/// before; the mitigation and recovery only after).
+pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
+    match lab.spec().variant {
+        Variant::Before => before(lab, scale).await,
+        Variant::After => after(lab, scale).await,
+    }
+}
+
 /// The pre-fix Consul on the day: see the module documentation.
-pub async fn before(lab: &LabCtx, scale: Scale) -> Result<Report> {
+async fn before(lab: &LabCtx, scale: Scale) -> Result<Report> {
     scale.validate()?;
     let cfg = scale.cluster_config().with_agent_streaming(false);
     let consul = lab
@@ -772,7 +784,7 @@ fn within(baseline: f64, value: f64, slack_ms: f64) -> (bool, f64) {
 }
 
 /// The current Consul with the postmortem's fixes: see the module documentation.
-pub async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
+async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
     scale.validate()?;
     let cfg = scale.cluster_config();
     let consul = lab

@@ -48,7 +48,7 @@ async fn leancloud_2015_06_no_primary_before(lab: &mut Lab) -> Outcome {
     } else {
         leancloud_2015_06::Scale::ci()
     };
-    let report = leancloud_2015_06::before(lab, scale).await?;
+    let report = leancloud_2015_06::run(lab, scale).await?;
     assert_checks(
         &report,
         &[
@@ -79,7 +79,7 @@ async fn leancloud_2015_06_no_primary_after(lab: &mut Lab) -> Outcome {
     } else {
         leancloud_2015_06::Scale::ci()
     };
-    let report = leancloud_2015_06::after(lab, scale).await?;
+    let report = leancloud_2015_06::run(lab, scale).await?;
     assert_checks(
         &report,
         &[

@@ -19,7 +19,7 @@ use scenarios::roblox_2021::{self, Scale};
     tags = [heavy, consul]
 )]
 async fn roblox_consul_before(lab: &mut Lab) -> Outcome {
-    let report = roblox_2021::before(lab, Scale::ci()).await?;
+    let report = roblox_2021::run(lab, Scale::ci()).await?;
     assert_stable_snapshot!(report);
     Ok(())
 }
@@ -37,7 +37,7 @@ async fn roblox_consul_before(lab: &mut Lab) -> Outcome {
     tags = [heavy, consul]
 )]
 async fn roblox_consul_after(lab: &mut Lab) -> Outcome {
-    let report = roblox_2021::after(lab, Scale::ci()).await?;
+    let report = roblox_2021::run(lab, Scale::ci()).await?;
     assert_stable_snapshot!(report);
     Ok(())
 }
