@@ -332,8 +332,10 @@ fn index_and_pictures_load_in_chromium() {
 }
 
 /// `incident new` on every seed dossier, generated into one temporary
-/// crate that depends on the harness by path, and `cargo check`ed once
-/// (sharing the workspace's target dir, so only the new crate compiles).
+/// crate laid out like this workspace (a `scenarios` library, a suite in
+/// `tests/incidents/`) that depends on the harness by path, `cargo
+/// check`ed once (sharing the workspace's target dir, so only the new crate
+/// compiles) and `rustfmt --check`ed.
 #[test]
 fn incident_new_skeletons_compile() {
     let workspace = harness::lab::workspace_root();
@@ -344,13 +346,14 @@ fn incident_new_skeletons_compile() {
     }
     let tmp = TempDir::new("incident-new");
     let krate = &tmp.0;
-    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::fs::create_dir_all(krate.join("scenarios/src")).unwrap();
     std::fs::create_dir_all(krate.join("tests")).unwrap();
     std::fs::write(
         krate.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"incident-new-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nharness = {{ path = {:?} }}\n\n\
+            "[package]\nname = \"scenarios\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [lib]\npath = \"scenarios/src/lib.rs\"\n\n\
+             [dependencies]\nharness = {{ path = {:?} }}\nanyhow = \"1\"\ntokio = {{ version = \"1\", features = [\"time\"] }}\n\n\
              [[test]]\nname = \"incidents\"\npath = \"tests/incidents.rs\"\n\n\
              # The workspace's profile, so its compiled dependencies are reused.\n\
              [profile.dev.package.\"*\"]\nopt-level = 1\n\n[workspace]\n",
@@ -360,8 +363,8 @@ fn incident_new_skeletons_compile() {
     .unwrap();
     std::fs::copy(workspace.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
     std::fs::write(
-        krate.join("src/lib.rs"),
-        "//! Generated incidents, checked.\n",
+        krate.join("scenarios/src/lib.rs"),
+        "//! Generated scenarios, checked.\n",
     )
     .unwrap();
     std::fs::write(
@@ -379,8 +382,16 @@ fn incident_new_skeletons_compile() {
             force: false,
         };
         assert_eq!(harness::cli::new::run(&args).unwrap(), 0, "{id}");
-        assert!(krate.join(format!("postmortems/{name}.md")).exists());
+        assert!(krate.join(format!("postmortems/{id}.md")).exists());
+        assert!(krate.join(format!("scenarios/src/{name}.rs")).exists());
         names.push(name);
+    }
+    let lib = std::fs::read_to_string(krate.join("scenarios/src/lib.rs")).unwrap();
+    for n in &names {
+        assert!(
+            lib.contains(&format!("pub mod {n};")),
+            "{n} not registered:\n{lib}"
+        );
     }
     let suite = std::fs::read_to_string(krate.join("tests/incidents.rs")).unwrap();
     for n in &names {
@@ -405,12 +416,34 @@ fn incident_new_skeletons_compile() {
     );
     let generated_warnings: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("tests/") && l.contains("warning"))
+        .filter(|l| {
+            (l.starts_with("tests/") || l.starts_with("scenarios/")) && l.contains("warning")
+        })
         .collect();
     assert!(
         generated_warnings.is_empty(),
         "generated code has warnings:\n{}",
         generated_warnings.join("\n")
+    );
+    // As `cargo fmt --check` would see them: the files `incident new` wrote
+    // and the two it added `mod` lines to.
+    let mut files = vec![
+        krate.join("scenarios/src/lib.rs"),
+        krate.join("tests/incidents.rs"),
+    ];
+    for n in &names {
+        files.push(krate.join(format!("scenarios/src/{n}.rs")));
+        files.push(krate.join(format!("tests/incidents/{n}.rs")));
+    }
+    let fmt = Command::new("rustfmt")
+        .args(["--edition", "2021", "--check"])
+        .args(&files)
+        .output()
+        .expect("running rustfmt");
+    assert!(
+        fmt.status.success(),
+        "generated code is not rustfmt-clean:\n{}",
+        String::from_utf8_lossy(&fmt.stdout)
     );
 }
 

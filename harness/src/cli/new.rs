@@ -1,15 +1,24 @@
 //! `incident new <name> --from postmortem.toml`: turns a postmortem dossier
-//! (TOML, see `docs/postmortem-toml.md`) into a before/after incident test
-//! skeleton (`tests/incidents/<name>.rs`) and a markdown dossier
-//! (`postmortems/<name>.md`).
+//! (TOML, see `docs/postmortem-toml.md`) into the shape every real incident
+//! has:
+//! - the scenario, `scenarios/src/<name>.rs`: `run(lab, scale)` reading the
+//!   variant from the lab's spec, a short sequence of the timeline's phases
+//!   with dated marks, one helper per phase holding that phase's faults
+//!   and mitigations (`if fixed { .. }`), and a `judge` for the checks;
+//! - the tests, `tests/incidents/<name>.rs`: the before and after
+//!   `#[incident]`s calling it;
+//! - the markdown dossier `postmortems/<id>.md`, unless one exists.
 //!
-//! The skeleton compiles and runs, but records no check, so both variants
-//! fail ("no signature check was recorded") until someone fills the places
-//! marked `FILL:`. A skeleton never passes silently.
+//! Both `mod` lines are added in order and the Rust files are formatted
+//! with rustfmt, so `cargo fmt --check` stays clean. The skeleton compiles
+//! and runs, but records no check, so both variants fail ("no signature
+//! check was recorded") until someone fills the places marked `FILL:`. A
+//! skeleton never passes silently.
 
 use crate::postmortem::Dossier;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Options of `incident new`.
 #[derive(clap::Args, Debug)]
@@ -30,15 +39,18 @@ pub struct NewArgs {
 /// The files `incident new` writes, relative to the output root.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
+    /// `scenarios/src/<name>.rs`.
+    pub scenario: String,
     /// `tests/incidents/<name>.rs`.
     pub test: String,
-    /// `postmortems/<name>.md`.
+    /// `postmortems/<id>.md`.
     pub dossier_md: String,
 }
 
 /// The timeout of a dossier that names none.
 pub const DEFAULT_TIMEOUT: &str = "6m";
 
+const SCENARIO_TEMPLATE: &str = include_str!("../../templates/scenario.rs.tmpl");
 const INCIDENT_TEMPLATE: &str = include_str!("../../templates/incident.rs.tmpl");
 const DOSSIER_TEMPLATE: &str = include_str!("../../templates/dossier.md.tmpl");
 
@@ -51,11 +63,13 @@ pub fn run(args: &NewArgs) -> Result<i32> {
         .clone()
         .unwrap_or_else(crate::paths::workspace_root);
     let generated = generate(&args.name, &dossier, &args.from.display().to_string());
+    let scenario_path = out.join("scenarios/src").join(format!("{}.rs", args.name));
     let test_path = out
         .join("tests/incidents")
         .join(format!("{}.rs", args.name));
-    let md_path = out.join("postmortems").join(format!("{}.md", args.name));
-    for p in [&test_path, &md_path] {
+    let md_path = out.join("postmortems").join(format!("{}.md", dossier.id));
+    // Checked before anything is written: nothing half-made.
+    for p in [&scenario_path, &test_path] {
         if p.exists() && !args.force {
             bail!(
                 "{} already exists: pick another name or pass --force to overwrite it",
@@ -63,26 +77,54 @@ pub fn run(args: &NewArgs) -> Result<i32> {
             );
         }
     }
+    write(&scenario_path, &generated.scenario)?;
     write(&test_path, &generated.test)?;
-    write(&md_path, &generated.dossier_md)?;
+    println!("wrote {}", scenario_path.display());
     println!("wrote {}", test_path.display());
-    println!("wrote {}", md_path.display());
-    let suite = out.join("tests/incidents.rs");
-    if suite.exists() {
-        if register(&suite, &args.name)? {
-            println!("registered `mod {};` in {}", args.name, suite.display());
-        }
+    if md_path.exists() {
+        println!("kept {} (the dossier's prose)", md_path.display());
     } else {
-        println!(
-            "add `mod {};` to the suite's `mod incidents {{ .. }}` to compile it",
-            args.name
-        );
+        write(&md_path, &generated.dossier_md)?;
+        println!("wrote {}", md_path.display());
+    }
+    format_rust(&[&scenario_path, &test_path]);
+    for (file, line, block) in [
+        (
+            out.join("scenarios/src/lib.rs"),
+            format!("pub mod {};", args.name),
+            None,
+        ),
+        (
+            out.join("tests/incidents.rs"),
+            format!("mod {};", args.name),
+            Some("mod incidents {"),
+        ),
+    ] {
+        if file.exists() {
+            if register(&file, &line, block)? {
+                println!("registered `{line}` in {}", file.display());
+            }
+        } else {
+            println!("add `{line}` to {} to compile it", file.display());
+        }
     }
     println!(
         "next: fill the places marked FILL: in {}; until then both variants fail (no check recorded)",
-        test_path.display()
+        scenario_path.display()
     );
     Ok(0)
+}
+
+/// Formats the generated files as `cargo fmt` would (edition 2021); a
+/// missing rustfmt leaves them as generated, with a line saying so.
+fn format_rust(files: &[&Path]) {
+    let status = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .args(files)
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        println!("rustfmt did not run: format the generated files with `cargo fmt`");
+    }
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -106,26 +148,57 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Adds `mod <name>;` to the suite's `mod incidents { .. }` block; false if
-/// it is already there.
-fn register(suite: &Path, name: &str) -> Result<bool> {
-    let text = std::fs::read_to_string(suite)?;
-    let line = format!("mod {name};");
+/// Adds `line` (`mod <name>;`, `pub mod <name>;`) to `file`, among the
+/// other `mod` lines in name order (as rustfmt orders them), inside
+/// `block` (`mod incidents {`) if given; false if it is already there.
+fn register(file: &Path, line: &str, block: Option<&str>) -> Result<bool> {
+    let text = std::fs::read_to_string(file)?;
     if text.lines().any(|l| l.trim() == line) {
         return Ok(false);
     }
-    let Some(block) = text.find("mod incidents {") else {
-        bail!(
-            "{} has no `mod incidents {{` block: add `{line}` to it by hand",
-            suite.display()
-        );
+    let (start, end, indent) = match block {
+        Some(open) => {
+            let Some(at) = text.find(open) else {
+                bail!(
+                    "{} has no `{open}` block: add `{line}` to it by hand",
+                    file.display()
+                );
+            };
+            let Some(close) = text[at..].find("\n}") else {
+                bail!("{}: `{open}` is not closed", file.display());
+            };
+            (at + open.len() + 1, at + close + 1, "    ")
+        }
+        None => (0, text.len(), ""),
     };
-    let Some(close) = text[block..].find("\n}") else {
-        bail!("{}: `mod incidents {{` is not closed", suite.display());
+    let prefix = line.rsplit_once(' ').map(|(p, _)| p).unwrap_or("mod");
+    let name = |l: &str| -> Option<String> {
+        let rest = l.trim().strip_prefix(prefix)?.trim();
+        Some(rest.strip_suffix(';')?.to_string())
     };
-    let at = block + close;
-    let updated = format!("{}\n    {line}{}", &text[..at], &text[at..]);
-    std::fs::write(suite, updated)?;
+    let new_name = name(line).unwrap_or_default();
+    // Before the first `mod` line whose name sorts after the new one, else
+    // after the last `mod` line, else at the end of the span.
+    let mut insert_at = None;
+    let mut after_last = None;
+    let mut offset = start;
+    for l in text[start..end].split_inclusive('\n') {
+        if let Some(n) = name(l) {
+            if n > new_name && insert_at.is_none() {
+                insert_at = Some(offset);
+            }
+            after_last = Some(offset + l.len());
+        }
+        offset += l.len();
+    }
+    let at = insert_at.or(after_last).unwrap_or(end);
+    let mut updated = text[..at].to_string();
+    if !updated.is_empty() && !updated.ends_with('\n') {
+        updated.push('\n');
+    }
+    updated.push_str(&format!("{indent}{line}\n"));
+    updated.push_str(&text[at..]);
+    std::fs::write(file, updated)?;
     Ok(true)
 }
 
@@ -140,6 +213,7 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
         .clone()
         .unwrap_or_else(|| DEFAULT_TIMEOUT.to_string());
     let span = crate::duration::format(d.span());
+    let shape = phases(d);
     let vars: Vec<(&str, String)> = vec![
         ("name", name.to_string()),
         ("id", d.id.clone()),
@@ -158,7 +232,9 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
             },
         ),
         ("span", span),
-        ("steps", steps(d)),
+        ("run_steps", shape.run_steps),
+        ("standing", shape.standing),
+        ("phase_helpers", shape.phase_helpers),
         (
             "requires_md",
             if d.requires.is_empty() {
@@ -191,6 +267,7 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
         ),
     ];
     Generated {
+        scenario: fill(SCENARIO_TEMPLATE, &vars),
         test: fill(INCIDENT_TEMPLATE, &vars),
         dossier_md: fill(DOSSIER_TEMPLATE, &vars),
     }
@@ -204,83 +281,199 @@ fn fill(template: &str, vars: &[(&str, String)]) -> String {
     out
 }
 
-/// The timeline as code: a phase per entry that opens one, a mark per
-/// entry, a `FILL:` per fault, and the mitigations where they happened.
-fn steps(d: &Dossier) -> String {
-    let indent = "        ";
-    let mut out = String::new();
-    let mut mitigations: Vec<_> = d.mitigations.iter().filter(|m| m.after).collect();
-    let first_phase_missing = d.timeline.first().is_some_and(|e| e.phase.is_none());
-    if first_phase_missing {
-        out.push_str(&format!("{indent}lab.phase(\"steady\").await;\n"));
+/// The scenario's shape, as code: the top-level sequence, the standing
+/// fixes, and one helper per phase.
+struct Shape {
+    run_steps: String,
+    standing: String,
+    phase_helpers: String,
+}
+
+/// One phase of the timeline: the entries in it and the timed fixes that
+/// fall in its span.
+struct Phase<'a> {
+    name: String,
+    helper: String,
+    entries: Vec<&'a crate::postmortem::TimelineEntry>,
+    fixes: Vec<&'a crate::postmortem::Mitigation>,
+}
+
+/// A Rust function name for a phase: snake_case, never a keyword or a
+/// leading digit, unique among `taken`.
+fn helper_name(phase: &str, taken: &[String]) -> String {
+    let mut n: String = phase
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    const KEYWORDS: &[&str] = &[
+        "as",
+        "async",
+        "await",
+        "break",
+        "const",
+        "continue",
+        "crate",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "fn",
+        "for",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "pub",
+        "ref",
+        "return",
+        "self",
+        "static",
+        "struct",
+        "super",
+        "trait",
+        "true",
+        "type",
+        "unsafe",
+        "use",
+        "where",
+        "while",
+        "run",
+        "judge",
+        "start_system",
+    ];
+    if n.is_empty() || n.starts_with(|c: char| c.is_ascii_digit()) {
+        n = format!("phase_{n}");
+    } else if KEYWORDS.contains(&n.as_str()) {
+        n = format!("{n}_phase");
     }
-    // Mitigations without a time are part of the after configuration.
-    let standing: Vec<_> = mitigations.iter().filter(|m| m.at.is_none()).collect();
-    if !standing.is_empty() {
-        out.push_str(&format!(
-            "{indent}if matches!(variant, Variant::After) {{\n"
-        ));
-        for m in standing {
-            out.push_str(&format!(
-                "{indent}    // FILL: have this fix in place from the start (configure it in start_system):\n{indent}    lab.mitigation({:?});\n",
-                one_line(&m.what)
-            ));
+    let base = n.clone();
+    let mut i = 2;
+    while taken.contains(&n) {
+        n = format!("{base}_{i}");
+        i += 1;
+    }
+    n
+}
+
+/// The timeline cut into phases (an entry without a phase stays in the
+/// previous one; `steady` opens the run if the first entry names none),
+/// each timed fix placed in the phase whose span holds its time (a fix
+/// before the first entry goes to the first phase, one after the last to
+/// the last).
+fn split_phases(d: &Dossier) -> Vec<Phase<'_>> {
+    let mut phases: Vec<Phase> = Vec::new();
+    for e in &d.timeline {
+        let opens = match (&e.phase, phases.is_empty()) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => Some("steady".to_string()),
+            (None, false) => None,
+        };
+        if let Some(name) = opens {
+            let taken: Vec<String> = phases.iter().map(|p| p.helper.clone()).collect();
+            phases.push(Phase {
+                helper: helper_name(&name, &taken),
+                name,
+                entries: Vec::new(),
+                fixes: Vec::new(),
+            });
         }
-        out.push_str(&format!("{indent}}}\n"));
+        if let Some(p) = phases.last_mut() {
+            p.entries.push(e);
+        }
     }
-    mitigations.retain(|m| m.at.is_some());
+    let starts: Vec<Duration> = phases
+        .iter()
+        .map(|p| p.entries[0].offset_duration())
+        .collect();
+    for m in d.mitigations.iter().filter(|m| m.after) {
+        let Some(at) = m.at.as_deref() else { continue };
+        let at = crate::duration::parse(at).unwrap_or_default();
+        let i = starts.iter().rposition(|s| *s <= at).unwrap_or(0);
+        if let Some(p) = phases.get_mut(i) {
+            p.fixes.push(m);
+        }
+    }
+    phases
+}
+
+fn phases(d: &Dossier) -> Shape {
+    let phases = split_phases(d);
+    let mut run_steps = String::new();
+    let mut helpers = String::new();
     let mut fault_no = 0;
-    for (i, e) in d.timeline.iter().enumerate() {
-        let offset = e.offset_duration();
-        out.push('\n');
-        out.push_str(&format!(
-            "{indent}// Postmortem {}: {}\n",
-            e.offset,
-            one_line(&e.what)
-        ));
-        if let Some(p) = &e.phase {
-            out.push_str(&format!("{indent}lab.phase({p:?}).await;\n"));
-        }
-        out.push_str(&format!(
-            "{indent}lab.mark(None, {:?});\n",
-            format!("postmortem {}: {}", e.offset, one_line(&e.what))
-        ));
-        if let Some(kind) = &e.fault {
-            fault_no += 1;
-            out.push_str(&format!(
-                "{indent}// FILL: inject the `{kind}` fault this describes (a harness::fault kind, or\n\
-                 {indent}// your own `impl Fault`), let the workload run, then heal it:\n\
-                 {indent}//   let fault_{fault_no} = lab.inject(/* {kind} fault */).await?;\n\
-                 {indent}//   ...\n\
-                 {indent}//   fault_{fault_no}.heal().await?;\n"
+    for p in &phases {
+        run_steps.push_str(&format!("\n    lab.phase({:?}).await;\n", p.name));
+        for e in &p.entries {
+            run_steps.push_str(&format!(
+                "    lab.mark(None, {:?});\n",
+                format!("{}: {}", e.offset, one_line(&e.what))
             ));
         }
-        // Mitigations applied by now (and before the next entry).
-        let next = d
-            .timeline
-            .get(i + 1)
-            .map(|n| n.offset_duration())
-            .unwrap_or(std::time::Duration::MAX);
-        let (due, later): (Vec<_>, Vec<_>) = mitigations.into_iter().partition(|m| {
-            let at =
-                m.at.as_deref()
-                    .and_then(|a| crate::duration::parse(a).ok())
-                    .unwrap_or_default();
-            at >= offset && at < next || (at < offset && i == 0)
-        });
-        mitigations = later;
-        for m in due {
-            out.push_str(&format!(
-                "{indent}if matches!(variant, Variant::After) {{\n\
-                 {indent}    // FILL: apply the mitigation ({} into the outage):\n\
-                 {indent}    lab.mitigation({:?});\n\
-                 {indent}}}\n",
+        run_steps.push_str(&format!("    {}(lab, &scale, fixed).await?;\n", p.helper));
+
+        let mut body = String::new();
+        for e in p.entries.iter().filter(|e| e.fault.is_some()) {
+            fault_no += 1;
+            let kind = e.fault.as_deref().unwrap_or_default();
+            body.push_str(&format!(
+                "    // FILL: inject the `{kind}` fault of {} (a harness::fault kind, or\n    \
+                 // your own `impl Fault`), let the workload run, then heal it:\n    \
+                 //   let fault_{fault_no} = lab.inject(/* {kind} fault */).await?;\n    \
+                 //   ...\n    \
+                 //   fault_{fault_no}.heal().await?;\n",
+                e.offset
+            ));
+        }
+        for m in &p.fixes {
+            body.push_str(&format!(
+                "    if fixed {{\n        \
+                 // FILL: apply the fix ({} into the outage):\n        \
+                 lab.mitigation({:?});\n    \
+                 }}\n",
                 m.at.as_deref().unwrap_or("-"),
                 one_line(&m.what)
             ));
         }
+        if p.fixes.is_empty() {
+            body.push_str("    let _ = (lab, fixed);\n");
+        }
+        helpers.push_str(&format!(
+            "\n/// `{}`: {}\nasync fn {}(lab: &LabCtx, scale: &Scale, fixed: bool) -> Result<()> {{\n{body}    tokio::time::sleep(scale.phase).await;\n    Ok(())\n}}\n",
+            p.name,
+            one_line(&p.entries[0].what),
+            p.helper
+        ));
     }
-    out.trim_end().to_string()
+    let mut standing = String::new();
+    for m in d.mitigations.iter().filter(|m| m.after && m.at.is_none()) {
+        standing.push_str(&format!(
+            "    if fixed {{\n        \
+             // FILL: configure this fix in the system started above:\n        \
+             lab.mitigation({:?});\n    \
+             }}\n",
+            one_line(&m.what)
+        ));
+    }
+    if standing.is_empty() {
+        standing.push_str("    let _ = (lab, fixed);\n");
+    }
+    Shape {
+        run_steps: run_steps.trim_start_matches('\n').trim_end().to_string(),
+        standing,
+        phase_helpers: helpers,
+    }
 }
 
 fn timeline_rows(d: &Dossier) -> String {
@@ -354,12 +547,34 @@ mod tests {
                 .test
                 .contains(&format!("async fn {name}_after(lab: &mut Lab)")));
             assert!(g.test.contains(&format!("postmortem = \"{id}\"")));
+            assert!(!g.scenario.contains("{{"), "unfilled placeholder in {id}");
+            assert!(g.test.contains(&format!("{name}::run(lab, Scale::ci())")));
+            assert!(g
+                .scenario
+                .contains("let fixed = lab.spec().variant == Variant::After;"));
             for p in d.phases() {
-                assert!(g.test.contains(&format!("lab.phase({p:?})")), "{id}: {p}");
+                assert!(
+                    g.scenario.contains(&format!("lab.phase({p:?})")),
+                    "{id}: {p}"
+                );
+            }
+            // Every dated entry is a mark, every fix a mitigation, in order.
+            for e in &d.timeline {
+                assert!(g.scenario.contains(&format!("{}: ", e.offset)), "{id}");
+            }
+            for m in d.mitigations.iter().filter(|m| m.after) {
+                assert!(
+                    g.scenario
+                        .contains(&format!("lab.mitigation({:?})", one_line(&m.what))),
+                    "{id}: fix `{}` dropped",
+                    m.what
+                );
             }
             // The skeleton records no check, so it cannot pass.
-            let code = g.test.lines().filter(|l| !l.trim_start().starts_with("//"));
-            assert!(code.clone().all(|l| !l.contains("lab.check(")), "{id}");
+            for text in [&g.test, &g.scenario] {
+                let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
+                assert!(code.clone().all(|l| !l.contains("lab.check(")), "{id}");
+            }
             assert!(g.dossier_md.contains(&d.title));
         }
     }
@@ -372,17 +587,80 @@ mod tests {
     }
 
     #[test]
-    fn registering_adds_a_mod_line_once() {
+    fn helper_names_are_functions_and_unique() {
+        assert_eq!(helper_name("fault", &[]), "fault");
+        assert_eq!(helper_name("fault", &["fault".into()]), "fault_2");
+        assert_eq!(helper_name("loop", &[]), "loop_phase");
+        assert_eq!(helper_name("2nd restart", &[]), "phase_2nd_restart");
+        assert_eq!(helper_name("Re-Open", &[]), "re_open");
+    }
+
+    #[test]
+    fn a_fix_after_the_last_entry_or_before_the_first_is_kept() {
+        let text = r#"
+id = "acme"
+title = "t"
+date = "2024-01-01"
+systems = ["x"]
+budget = "30s"
+[[timeline]]
+offset = "10m"
+what = "it broke"
+phase = "fault"
+[[timeline]]
+offset = "1h"
+what = "restarted"
+phase = "mitigate"
+[[mitigations]]
+what = "early fix"
+at = "1m"
+after = true
+[[mitigations]]
+what = "late fix"
+at = "5h"
+after = true
+"#;
+        let d = Dossier::parse(text, Path::new("acme.toml")).unwrap();
+        let phases = split_phases(&d);
+        let fixes =
+            |i: usize| -> Vec<&str> { phases[i].fixes.iter().map(|m| m.what.as_str()).collect() };
+        assert_eq!(fixes(0), ["early fix"]);
+        assert_eq!(fixes(1), ["late fix"]);
+    }
+
+    #[test]
+    fn registering_adds_a_mod_line_once_in_name_order() {
         let dir = std::env::temp_dir().join(format!("incident-new-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let suite = dir.join("incidents.rs");
-        std::fs::write(&suite, "//! x\nmod incidents {\n    mod chat;\n}\n").unwrap();
-        assert!(register(&suite, "acme").unwrap());
-        assert!(!register(&suite, "acme").unwrap());
+        std::fs::write(
+            &suite,
+            "//! x\nmod incidents {\n    mod chat;\n    mod roblox;\n}\n",
+        )
+        .unwrap();
+        let block = Some("mod incidents {");
+        assert!(register(&suite, "mod acme;", block).unwrap());
+        assert!(!register(&suite, "mod acme;", block).unwrap());
+        assert!(register(&suite, "mod zeta;", block).unwrap());
+        assert!(register(&suite, "mod echo;", block).unwrap());
         let text = std::fs::read_to_string(&suite).unwrap();
         assert_eq!(
             text,
-            "//! x\nmod incidents {\n    mod chat;\n    mod acme;\n}\n"
+            "//! x\nmod incidents {\n    mod acme;\n    mod chat;\n    mod echo;\n    mod roblox;\n    mod zeta;\n}\n"
+        );
+        let empty = dir.join("empty.rs");
+        std::fs::write(&empty, "mod incidents {\n}\n").unwrap();
+        assert!(register(&empty, "mod acme;", block).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&empty).unwrap(),
+            "mod incidents {\n    mod acme;\n}\n"
+        );
+        let lib = dir.join("lib.rs");
+        std::fs::write(&lib, "//! docs\n\npub mod chat;\npub mod weibo;\n").unwrap();
+        assert!(register(&lib, "pub mod roblox;", None).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&lib).unwrap(),
+            "//! docs\n\npub mod chat;\npub mod roblox;\npub mod weibo;\n"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
