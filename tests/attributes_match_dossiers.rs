@@ -22,7 +22,8 @@ const STATED_DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// One `#[incident(...)]` as written.
+/// One `#[incident(...)]` as written (read by `harness::catalog`, as
+/// `incident list` reads it).
 #[derive(Debug)]
 struct Attribute {
     test: String,
@@ -36,56 +37,18 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-/// The value of `key = "value"` in an attribute's text.
-fn quoted(args: &str, key: &str) -> Option<String> {
-    let at = args.find(&format!("{key} = \""))? + key.len() + 4;
-    Some(args[at..].split('"').next()?.to_string())
-}
-
-/// The names of `requires = [a, b]` (none if the key is absent).
-fn list(args: &str, key: &str) -> BTreeSet<String> {
-    let Some(at) = args.find(&format!("{key} = [")) else {
-        return BTreeSet::new();
-    };
-    let rest = &args[at + key.len() + 4..];
-    rest[..rest.find(']').unwrap_or(rest.len())]
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 fn attributes() -> Vec<Attribute> {
-    let dir = root().join("tests/incidents");
-    let mut out = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    harness::catalog::read(&root())
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
-    files.sort();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (start, _) in text.match_indices("#[incident(") {
-            let args_end = start + text[start..].find(")]").expect("a closed attribute");
-            let args = &text[start..args_end];
-            let after = &text[args_end..];
-            let name_at = after.find("fn ").expect("a function after the attribute") + 3;
-            let test = after[name_at..]
-                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .next()
-                .unwrap()
-                .to_string();
-            out.push(Attribute {
-                test,
-                file: file.clone(),
-                postmortem: quoted(args, "postmortem").expect("postmortem"),
-                budget: quoted(args, "budget").expect("budget"),
-                requires: list(args, "requires"),
-            });
-        }
-    }
-    out
+        .into_iter()
+        .map(|e| Attribute {
+            test: e.name,
+            file: e.file,
+            postmortem: e.postmortem,
+            budget: e.budget,
+            requires: e.requires.into_iter().collect(),
+        })
+        .collect()
 }
 
 fn stated(test: &str, field: &str) -> bool {

@@ -15,6 +15,7 @@
 //! `runner`, `docker`, `labels`. The code `#[incident]` generates
 //! names one path only, `__macro_support`.
 
+pub mod catalog;
 pub mod checker;
 #[doc(hidden)]
 pub mod cli;

@@ -16,8 +16,9 @@ const LAYERS: &[&[&str]] = &[
     &["duration", "labels", "paths", "console", "toxiproxy"],
     // 1: the vocabulary: Docker connection, spec, clock, histories, verdicts.
     &["docker", "spec", "timeline", "history", "verdict"],
-    // 2: the run's record (plain data), image resolution, dossiers.
-    &["record", "images", "postmortem"],
+    // 2: the run's record (plain data), image resolution, dossiers, the
+    // suite's incidents as written.
+    &["record", "images", "postmortem", "catalog"],
     // 3: checkers: histories in, checks out.
     &["checker"],
     // 4: the report, built from the record.
