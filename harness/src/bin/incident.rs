@@ -1,6 +1,8 @@
 //! `incident`: check a machine (`doctor`), build and list the images the
-//! suite runs on (`images`), and turn a postmortem into an incident test
-//! skeleton (`new`).
+//! suite runs on (`images`), turn a postmortem into an incident (`new`),
+//! and what users do after a run: see the suite (`list`), replay a run
+//! (`replay`), open its report (`open`), clean up after a killed one
+//! (`clean`).
 
 use clap::{Parser, Subcommand};
 use harness::cli;
@@ -25,6 +27,14 @@ enum Command {
     Images(cli::images::ImagesCommand),
     /// Generates a before/after incident test skeleton from a postmortem TOML.
     New(cli::new::NewArgs),
+    /// Lists the suite's incidents, their requirements, and whether each can run here.
+    List(cli::list::ListArgs),
+    /// Runs the incident of a report.json again with the same seed and fault plan.
+    Replay(cli::replay::ReplayArgs),
+    /// Opens the HTML index, or one incident's timeline picture.
+    Open(cli::open::OpenArgs),
+    /// Removes what killed runs left behind (containers, networks).
+    Clean(cli::clean::CleanArgs),
 }
 
 fn main() {
@@ -33,6 +43,10 @@ fn main() {
         Command::Doctor(a) => cli::doctor::run(a),
         Command::Images(c) => cli::images::run(c),
         Command::New(a) => cli::new::run(a),
+        Command::List(a) => cli::list::run(a),
+        Command::Replay(a) => cli::replay::run(a),
+        Command::Open(a) => cli::open::run(a),
+        Command::Clean(a) => cli::clean::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,5 +1,9 @@
 //! The `incident` command-line tool's subcommands, one module each.
 
+pub mod clean;
 pub mod doctor;
 pub mod images;
+pub mod list;
 pub mod new;
+pub mod open;
+pub mod replay;
