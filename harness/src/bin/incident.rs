@@ -35,6 +35,8 @@ enum Command {
     Open(cli::open::OpenArgs),
     /// Removes what killed runs left behind (containers, networks).
     Clean(cli::clean::CleanArgs),
+    /// Regenerates (or checks) the nextest test groups from the incidents' tags.
+    Groups(cli::groups::GroupsArgs),
 }
 
 fn main() {
@@ -47,6 +49,7 @@ fn main() {
         Command::Replay(a) => cli::replay::run(a),
         Command::Open(a) => cli::open::run(a),
         Command::Clean(a) => cli::clean::run(a),
+        Command::Groups(a) => cli::groups::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

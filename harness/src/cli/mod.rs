@@ -2,6 +2,7 @@
 
 pub mod clean;
 pub mod doctor;
+pub mod groups;
 pub mod images;
 pub mod list;
 pub mod new;

@@ -108,6 +108,10 @@ pub fn run(args: &NewArgs) -> Result<i32> {
             println!("add `{line}` to {} to compile it", file.display());
         }
     }
+    // Its `tags = [heavy]` put it in the heavy nextest group.
+    if out.join(".config/nextest.toml").exists() {
+        crate::cli::groups::regenerate(&out, false)?;
+    }
     println!(
         "next: fill the places marked FILL: in {}; until then both variants fail (no check recorded)",
         scenario_path.display()
