@@ -64,7 +64,9 @@ pub mod prelude {
     pub use crate::fault::{self, Fault, FaultGuard, Role, Target};
     pub use crate::history::{History, Op, OpStatus};
     pub use crate::incident;
-    pub use crate::lab::{ContainerSpec, Fixture, Lab, LabCtx, Node, WaitFor};
+    pub use crate::lab::{
+        ContainerSpec, Fixture, Lab, LabCtx, Node, Testcontainer, TestcontainerHandle, WaitFor,
+    };
     pub use crate::report::Report;
     pub use crate::spec::{IncidentSpec, Requirement, Variant};
     pub use crate::workload::{Client, Invocation, Workload, WorkloadRunner};

@@ -110,7 +110,9 @@ fn a_hog_past_a_shrunk_limit_is_oom_killed_and_heal_restores_the_limit() {
                 harness::images::require(lab.docker(), harness::images::ImageId::Base).await?;
             let free = lab
                 .container(
-                    harness::ContainerSpec::new("free", image).with_cmd(["sleep", "infinity"]),
+                    harness::ContainerSpec::new("free", image)
+                        .without_limits()
+                        .with_cmd(["sleep", "infinity"]),
                 )
                 .await?;
             let before = limit_of(lab, &free).await?;
@@ -150,7 +152,9 @@ fn forking_past_a_live_pids_limit_fails_and_heal_lifts_it() {
                 harness::images::require(lab.docker(), harness::images::ImageId::Base).await?;
             let node = lab
                 .container(
-                    harness::ContainerSpec::new("procs", image).with_cmd(["sleep", "infinity"]),
+                    harness::ContainerSpec::new("procs", image)
+                        .without_limits()
+                        .with_cmd(["sleep", "infinity"]),
                 )
                 .await?;
             require(

@@ -1,9 +1,11 @@
 //! Describing a container to start in the lab, and the handle to one that runs.
 //!
 //! [`ContainerSpec`] follows the builder style of testcontainers'
-//! `ImageExt` (`with_cmd`, `with_env_var`, `with_exposed_port`, ...), which we
-//! cannot use directly: testcontainers 0.28 pins Docker API 1.53 and
-//! Debian's Docker Engine speaks 1.41.
+//! `ImageExt` (`with_cmd`, `with_env_var`, `with_exposed_port`, ...). The
+//! fixtures' containers start from it, not through testcontainers'
+//! runner, because they need a DNS alias on the lab network at create
+//! time, which testcontainers 0.28 cannot set; any testcontainers image
+//! comes into the lab through [`super::Testcontainer`].
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,9 +60,9 @@ pub struct ContainerSpec {
     pub exposed_ports: Vec<u16>,
     /// Extra labels (the lab adds its own).
     pub labels: BTreeMap<String, String>,
-    /// Memory limit in bytes (swap is set equal: no swap).
+    /// Memory limit in bytes (swap is set equal: no swap); `None` is none.
     pub memory: Option<i64>,
-    /// Pids (tasks) limit of the container's cgroup.
+    /// Pids (tasks) limit of the container's cgroup; `None` is none.
     pub pids_limit: Option<i64>,
     /// CPU limit in cores (e.g. 0.5).
     pub cpus: Option<f64>,
@@ -86,7 +88,18 @@ pub struct ContainerSpec {
 }
 
 impl ContainerSpec {
-    /// A container named `name` (lab-local) from `image`.
+    /// The memory cap of every container unless its spec sets one or lifts
+    /// it (8 GiB): a before variant's runaway backlog fails its own
+    /// container, not the host. Set with [`ContainerSpec::with_memory_limit`],
+    /// lifted with [`ContainerSpec::without_limits`].
+    pub const DEFAULT_MEMORY: i64 = 8 << 30;
+
+    /// The pids cap of every container unless its spec sets or lifts one:
+    /// a fork or thread storm stops at 4,096 tasks.
+    pub const DEFAULT_PIDS: i64 = 4096;
+
+    /// A container named `name` (lab-local) from `image`, with the default
+    /// memory and pids caps.
     pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
         ContainerSpec {
             name: name.into(),
@@ -96,8 +109,8 @@ impl ContainerSpec {
             env: BTreeMap::new(),
             exposed_ports: Vec::new(),
             labels: BTreeMap::new(),
-            memory: None,
-            pids_limit: None,
+            memory: Some(Self::DEFAULT_MEMORY),
+            pids_limit: Some(Self::DEFAULT_PIDS),
             cpus: None,
             nofile: None,
             cap_add: Vec::new(),
@@ -109,6 +122,14 @@ impl ContainerSpec {
             user: None,
             files: Vec::new(),
         }
+    }
+
+    /// Lifts the memory and pids caps (a test that needs an unlimited
+    /// container, e.g. to check that a fault restores "no limit").
+    pub fn without_limits(mut self) -> Self {
+        self.memory = None;
+        self.pids_limit = None;
+        self
     }
 
     /// Sets the command.

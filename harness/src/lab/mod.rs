@@ -21,6 +21,7 @@ mod nodes;
 mod proc_net;
 mod recording;
 mod roles;
+mod testcontainer;
 
 pub use crate::paths::{artifacts_root, workspace_root};
 pub use crate::record::TopologyEntry;
@@ -29,6 +30,7 @@ pub use container::{ContainerSpec, Node, Tmpfs, WaitFor};
 pub use exec::{exec_in, ExecOutput};
 pub use proc_net::{listening, tcp_table_has_listener};
 pub use roles::{Role, RoleResolver};
+pub use testcontainer::{Testcontainer, TestcontainerHandle};
 
 use crate::docker::{self, DockerError};
 use crate::labels;

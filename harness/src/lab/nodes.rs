@@ -151,7 +151,7 @@ impl LabCtx {
         Ok(node)
     }
 
-    async fn describe(&self, name: &str, id: &str, image: &str) -> Result<Node> {
+    pub(super) async fn describe(&self, name: &str, id: &str, image: &str) -> Result<Node> {
         let info = self
             .inner
             .docker
