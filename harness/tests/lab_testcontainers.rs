@@ -44,6 +44,20 @@ fn base_image(reference: &str) -> GenericImage {
         .with_wait_for(TcWaitFor::message_on_stdout("listening"))
 }
 
+/// The one-line server as lab node `web`, and the base image's reference.
+async fn start_web(
+    lab: &LabCtx,
+) -> anyhow::Result<(harness::lab::TestcontainerHandle<GenericImage>, String)> {
+    let image = harness::images::require(lab.docker(), harness::images::ImageId::Base).await?;
+    let web = lab
+        .start(Testcontainer::new(
+            "web",
+            base_image(&image).with_cmd(["bash", "-c", SERVE]),
+        ))
+        .await?;
+    Ok((web, image))
+}
+
 #[test]
 fn a_generic_image_joins_the_lab_takes_a_fault_and_leaves_nothing() {
     let runs = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -52,14 +66,7 @@ fn a_generic_image_joins_the_lab_takes_a_fault_and_leaves_nothing() {
         let seen = seen.clone();
         Box::pin(async move {
             seen.lock().unwrap().push(lab.run_id().to_string());
-            let image =
-                harness::images::require(lab.docker(), harness::images::ImageId::Base).await?;
-            let web = lab
-                .start(Testcontainer::new(
-                    "web",
-                    base_image(&image).with_cmd(["bash", "-c", SERVE]),
-                ))
-                .await?;
+            let (web, image) = start_web(lab).await?;
             let node = web.node.clone();
             assert_eq!(lab.node("web").map(|n| n.id), Some(node.id.clone()));
 
@@ -137,14 +144,7 @@ fn a_panicking_body_leaves_no_testcontainer_behind() {
             let seen = seen.clone();
             Box::pin(async move {
                 seen.lock().unwrap().push(lab.run_id().to_string());
-                let image =
-                    harness::images::require(lab.docker(), harness::images::ImageId::Base).await?;
-                let _web = lab
-                    .start(Testcontainer::new(
-                        "web",
-                        base_image(&image).with_cmd(["bash", "-c", SERVE]),
-                    ))
-                    .await?;
+                let _web = start_web(lab).await?;
                 panic!("the body panics with a testcontainer running");
             })
         })

@@ -24,6 +24,23 @@ use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+/// Each TCP port published on 127.0.0.1 at a port Docker picks: the lab
+/// reaches containers only through the loopback.
+pub(super) fn loopback_bindings(ports: &[u16]) -> HashMap<String, Option<Vec<PortBinding>>> {
+    ports
+        .iter()
+        .map(|p| {
+            (
+                format!("{p}/tcp"),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )
+        })
+        .collect()
+}
+
 impl LabCtx {
     /// The Docker container name for a lab-local name.
     pub fn container_name(&self, name: &str) -> String {
@@ -45,19 +62,7 @@ impl LabCtx {
             .iter()
             .map(|p| format!("{p}/tcp"))
             .collect();
-        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
-            .exposed_ports
-            .iter()
-            .map(|p| {
-                (
-                    format!("{p}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(String::new()),
-                    }]),
-                )
-            })
-            .collect();
+        let port_bindings = loopback_bindings(&spec.exposed_ports);
         let joins_lab_network = spec.network_mode.is_none();
         let host_config = HostConfig {
             network_mode: Some(

@@ -26,9 +26,7 @@ use crate::docker::DockerError;
 use crate::labels;
 use crate::record::TopologyEntry;
 use anyhow::{Context, Result};
-use bollard::models::{
-    EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest, PortBinding,
-};
+use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use testcontainers::core::ContainerPort;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, Image, ImageExt};
@@ -93,20 +91,7 @@ impl<I: Image + Send + Sync + 'static> super::Fixture for Testcontainer<I> {
             .with_labels(labels)
             .with_host_config_modifier(move |hc| {
                 hc.publish_all_ports = Some(false);
-                hc.port_bindings = Some(
-                    ports
-                        .iter()
-                        .map(|p| {
-                            (
-                                format!("{p}/tcp"),
-                                Some(vec![PortBinding {
-                                    host_ip: Some("127.0.0.1".into()),
-                                    host_port: Some(String::new()),
-                                }]),
-                            )
-                        })
-                        .collect(),
-                );
+                hc.port_bindings = Some(super::nodes::loopback_bindings(&ports));
                 if hc.memory.is_none() {
                     hc.memory = Some(ContainerSpec::DEFAULT_MEMORY);
                     hc.memory_swap = Some(ContainerSpec::DEFAULT_MEMORY);
