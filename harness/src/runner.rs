@@ -213,18 +213,10 @@ impl Drop for LabSlot {
 }
 
 /// The libtest name of an incident: its module path without the crate, then
-/// the function name (`incidents::roblox::roblox_consul_before`).
+/// the function name (`incidents::roblox::roblox_consul_before`); see
+/// [`IncidentSpec::test_path`].
 pub fn libtest_name(spec: &IncidentSpec) -> String {
-    let module = spec
-        .module
-        .split_once("::")
-        .map(|(_, rest)| rest)
-        .unwrap_or("");
-    if module.is_empty() {
-        spec.name.clone()
-    } else {
-        format!("{module}::{}", spec.name)
-    }
+    spec.test_path()
 }
 
 /// Runs this incident once more in a child process of the current test
