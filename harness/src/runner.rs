@@ -4,8 +4,8 @@
 //! body under the incident's timeout, the verdict, and a teardown that runs
 //! however the body ends.
 
-use crate::console::env_flag;
 pub use crate::console::{docker_or_skip, loud};
+use crate::console::{env_flag, skip_refused};
 use crate::history::History;
 use crate::images::{self, ImageId};
 use crate::lab::Lab;
@@ -111,6 +111,8 @@ where
     F: for<'a> Fn(&'a mut Lab) -> BoxFuture<'a, Outcome> + Send + Sync + 'static,
 {
     init_tracing();
+    // Counted as failed unless it ends otherwise (a panic included).
+    let mut ended = Ended::new(&spec.name);
     let body: Arc<Body> = Arc::new(body);
     let repeat: u32 = std::env::var("INCIDENT_REPEAT")
         .ok()
@@ -157,8 +159,11 @@ where
         let result = runtime.block_on(run_once(spec.clone(), seed, body.clone()));
         drop(slot);
         match result {
-            Ok(Some(report)) => recoveries.push(report.recovery_secs()),
-            Ok(None) => return,
+            Ok(Ran::Done(report)) => recoveries.push(report.recovery_secs()),
+            Ok(Ran::Skipped(reason)) => {
+                ended.skipped(reason);
+                return;
+            }
             Err(Failure::Panic(payload)) => {
                 runtime.shutdown_timeout(Duration::from_secs(5));
                 std::panic::resume_unwind(payload)
@@ -171,6 +176,118 @@ where
     }
     if repeat > 1 {
         crate::report::repeat::record_spread(&spec.name, &recoveries);
+    }
+    ended.passed();
+}
+
+/// What became of one incident, for the line the process ends with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ending {
+    /// It ran and passed.
+    Passed,
+    /// It failed (verdict, error, panic, timeout, leak, or a refused skip).
+    Failed,
+    /// It skipped, for this reason.
+    Skipped(String),
+}
+
+/// The incidents this process ran, and what became of each.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Incident names and outcomes, in the order they ended.
+    pub ended: Vec<(String, Ending)>,
+}
+
+impl Tally {
+    /// The closing line:
+    /// `incidents: N passed, N failed, N skipped (<name>: <reason>; ...)`.
+    pub fn line(&self) -> String {
+        let count = |o: fn(&Ending) -> bool| self.ended.iter().filter(|(_, e)| o(e)).count();
+        let skips: Vec<String> = self
+            .ended
+            .iter()
+            .filter_map(|(name, e)| match e {
+                Ending::Skipped(reason) => Some(format!("{name}: {reason}")),
+                _ => None,
+            })
+            .collect();
+        let mut line = format!(
+            "incidents: {} passed, {} failed, {} skipped",
+            count(|e| *e == Ending::Passed),
+            count(|e| *e == Ending::Failed),
+            skips.len()
+        );
+        if !skips.is_empty() {
+            line.push_str(&format!(" ({})", skips.join("; ")));
+        }
+        line
+    }
+}
+
+static TALLY: std::sync::Mutex<Tally> = std::sync::Mutex::new(Tally { ended: Vec::new() });
+
+/// Set in the child processes of `INCIDENT_REPEAT`: their parent prints the line.
+const NO_TALLY_ENV: &str = "INCIDENT_NO_TALLY";
+
+/// libtest has no hook at the end of a run; the C library's `atexit`
+/// runs after `main` returns and inside `std::process::exit` (how libtest
+/// ends a failing run), on the main thread, whose output is not captured.
+extern "C" fn print_tally() {
+    // `try_lock`: never wait at exit on a thread that died holding it.
+    let line = match TALLY.try_lock() {
+        Ok(t) => t.line(),
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().line(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    loud(&line);
+}
+
+fn tally(name: &str, outcome: Ending) {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os(NO_TALLY_ENV).is_some() {
+        return;
+    }
+    AT_EXIT.call_once(|| {
+        // SAFETY: `print_tally` is an `extern "C" fn()` that does not
+        // unwind (it only formats and writes, ignoring errors).
+        unsafe {
+            libc::atexit(print_tally);
+        }
+    });
+    TALLY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .ended
+        .push((name.to_string(), outcome));
+}
+
+/// Counts one incident into the process's [`Tally`] when dropped: failed,
+/// unless [`Ended::passed`] or [`Ended::skipped`] said otherwise.
+struct Ended {
+    name: String,
+    outcome: Ending,
+}
+
+impl Ended {
+    fn new(name: &str) -> Ended {
+        Ended {
+            name: name.to_string(),
+            outcome: Ending::Failed,
+        }
+    }
+
+    fn passed(&mut self) {
+        self.outcome = Ending::Passed;
+    }
+
+    fn skipped(&mut self, reason: String) {
+        self.outcome = Ending::Skipped(reason);
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        tally(&self.name, self.outcome.clone());
     }
 }
 
@@ -231,6 +348,7 @@ fn repeat_in_child(spec: &IncidentSpec) -> Result<Option<f64>, String> {
             "--test-threads=1",
         ])
         .env("INCIDENT_REPEAT", "1")
+        .env(NO_TALLY_ENV, "1")
         .status()
         .map_err(|e| format!("running a repetition of {}: {e}", spec.name))?;
     if !status.success() {
@@ -252,11 +370,15 @@ enum Failure {
     Message(String),
 }
 
-async fn run_once(
-    spec: IncidentSpec,
-    seed: u64,
-    body: Arc<Body>,
-) -> Result<Option<Report>, Failure> {
+/// How a run that did not fail ended.
+enum Ran {
+    /// It ran; its report.
+    Done(Report),
+    /// It skipped, for this reason (allowed).
+    Skipped(String),
+}
+
+async fn run_once(spec: IncidentSpec, seed: u64, body: Arc<Body>) -> Result<Ran, Failure> {
     if let Some(missing) = check_requirements(&spec).await {
         if missing.must_fail() {
             return Err(Failure::Message(format!(
@@ -270,13 +392,17 @@ async fn run_once(
                 }
             )));
         }
+        let test_path = spec.test_path();
+        if let Some(line) = skip_refused(&[&spec.name, &test_path], &missing.reason) {
+            return Err(Failure::Message(format!("incident {line}")));
+        }
         loud(&format!(
             "SKIPPED incident {}: {}",
             spec.name, missing.reason
         ));
         let _ = Report::skipped(&spec, seed, &missing.reason)
             .write(&crate::paths::artifacts_root().join(&spec.name));
-        return Ok(None);
+        return Ok(Ran::Skipped(missing.reason));
     }
     loud(&format!(
         "incident {} ({} variant of {}): seed {seed}, budget {}, timeout {}",
@@ -384,7 +510,7 @@ async fn run_once(
             leaks.join("; ")
         )));
     }
-    Ok(Some(report))
+    Ok(Ran::Done(report))
 }
 
 #[allow(dead_code)]
@@ -411,5 +537,34 @@ mod tests {
         );
         spec.module = "lab_smoke".into();
         assert_eq!(libtest_name(&spec), "roblox_consul_before");
+    }
+
+    #[test]
+    fn the_closing_line_counts_and_names_each_skip_with_its_reason() {
+        let t = Tally {
+            ended: vec![
+                ("a_after".into(), Ending::Passed),
+                (
+                    "m_before".into(),
+                    Ending::Skipped(
+                        "image `mongo:7.0` is not present: docker pull mongo:7.0".into(),
+                    ),
+                ),
+                ("b_after".into(), Ending::Failed),
+                ("c_after".into(), Ending::Passed),
+                (
+                    "f_after".into(),
+                    Ending::Skipped("Chromium is not installed".into()),
+                ),
+            ],
+        };
+        assert_eq!(
+            t.line(),
+            "incidents: 2 passed, 1 failed, 2 skipped (m_before: image `mongo:7.0` is not present: docker pull mongo:7.0; f_after: Chromium is not installed)"
+        );
+        assert_eq!(
+            Tally::default().line(),
+            "incidents: 0 passed, 0 failed, 0 skipped"
+        );
     }
 }
