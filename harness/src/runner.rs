@@ -373,7 +373,7 @@ enum Failure {
 /// How a run that did not fail ended.
 enum Ran {
     /// It ran; its report.
-    Done(Report),
+    Done(Box<Report>),
     /// It skipped, for this reason (allowed).
     Skipped(String),
 }
@@ -510,7 +510,7 @@ async fn run_once(spec: IncidentSpec, seed: u64, body: Arc<Body>) -> Result<Ran,
             leaks.join("; ")
         )));
     }
-    Ok(Ran::Done(report))
+    Ok(Ran::Done(Box::new(report)))
 }
 
 #[allow(dead_code)]

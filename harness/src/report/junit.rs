@@ -294,7 +294,9 @@ mod tests {
         let old: Report = serde_json::from_value(json).expect("an old report.json reads");
         assert_eq!(old.test_name(), "g_after");
         let parsed = quick_junit::Report::deserialize_from_str(&render(&[new, old])).unwrap();
-        let suites: Vec<(&str, Vec<(&str, Option<&str>)>)> = parsed
+        /// A suite's name and its testcases' (name, classname).
+        type Named<'a> = (&'a str, Vec<(&'a str, Option<&'a str>)>);
+        let suites: Vec<Named> = parsed
             .test_suites
             .iter()
             .map(|s| {
