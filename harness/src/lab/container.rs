@@ -1,9 +1,10 @@
 //! Describing a container to start in the lab, and the handle to one that runs.
 //!
 //! [`ContainerSpec`] follows the builder style of testcontainers'
-//! `ImageExt` (`with_cmd`, `with_env_var`, `with_exposed_port`, ...), which we
-//! cannot use directly: testcontainers 0.28 pins Docker API 1.53 and
-//! Debian's Docker Engine speaks 1.41.
+//! `ImageExt` (`with_cmd`, `with_env_var`, `with_exposed_port`, ...). The
+//! API version is no reason to avoid testcontainers itself: 0.28 talks
+//! through bollard 0.21, which sends no API version at all, so it works
+//! against Debian's Docker Engine 20.10 (API 1.41); see [`crate::docker`].
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
