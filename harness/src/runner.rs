@@ -200,24 +200,31 @@ pub struct Tally {
 
 impl Tally {
     /// The closing line:
-    /// `incidents: N passed, N failed, N skipped (<name>: <reason>; ...)`.
+    /// `incidents: N passed, N failed, N skipped (<name>: <reason>; ...)`;
+    /// incidents skipped for the same reason share it (`a, b: <reason>`),
+    /// in the order they ended.
     pub fn line(&self) -> String {
         let count = |o: fn(&Ending) -> bool| self.ended.iter().filter(|(_, e)| o(e)).count();
-        let skips: Vec<String> = self
-            .ended
-            .iter()
-            .filter_map(|(name, e)| match e {
-                Ending::Skipped(reason) => Some(format!("{name}: {reason}")),
-                _ => None,
-            })
-            .collect();
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (name, e) in &self.ended {
+            if let Ending::Skipped(reason) = e {
+                match reasons.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, names)) => names.push(name),
+                    None => reasons.push((reason, vec![name])),
+                }
+            }
+        }
         let mut line = format!(
             "incidents: {} passed, {} failed, {} skipped",
             count(|e| *e == Ending::Passed),
             count(|e| *e == Ending::Failed),
-            skips.len()
+            count(|e| matches!(e, Ending::Skipped(_)))
         );
-        if !skips.is_empty() {
+        if !reasons.is_empty() {
+            let skips: Vec<String> = reasons
+                .iter()
+                .map(|(reason, names)| format!("{}: {reason}", names.join(", ")))
+                .collect();
             line.push_str(&format!(" ({})", skips.join("; ")));
         }
         line
@@ -556,11 +563,17 @@ mod tests {
                     "f_after".into(),
                     Ending::Skipped("Chromium is not installed".into()),
                 ),
+                (
+                    "n_after".into(),
+                    Ending::Skipped(
+                        "image `mongo:7.0` is not present: docker pull mongo:7.0".into(),
+                    ),
+                ),
             ],
         };
         assert_eq!(
             t.line(),
-            "incidents: 2 passed, 1 failed, 2 skipped (m_before: image `mongo:7.0` is not present: docker pull mongo:7.0; f_after: Chromium is not installed)"
+            "incidents: 2 passed, 1 failed, 3 skipped (m_before, n_after: image `mongo:7.0` is not present: docker pull mongo:7.0; f_after: Chromium is not installed)"
         );
         assert_eq!(
             Tally::default().line(),
