@@ -111,6 +111,13 @@ where
     F: for<'a> Fn(&'a mut Lab) -> BoxFuture<'a, Outcome> + Send + Sync + 'static,
 {
     init_tracing();
+    let mut spec = spec;
+    identify(
+        &mut spec,
+        std::thread::current().name(),
+        std::env::current_exe().ok().as_deref(),
+        std::env::var("CARGO_PKG_NAME").ok().as_deref(),
+    );
     // Counted as failed unless it ends otherwise (a panic included).
     let mut ended = Ended::new(&spec.name);
     let body: Arc<Body> = Arc::new(body);
@@ -343,6 +350,47 @@ pub fn libtest_name(spec: &IncidentSpec) -> String {
     spec.test_path()
 }
 
+/// Fills in, for a spec built by hand rather than by `#[incident]`, how
+/// libtest and nextest name its test: the module from the test's thread
+/// (libtest names it by the test's path in the binary) when that path ends
+/// with the incident's name, and the binary id from the running test binary
+/// (`<crate>-<hash>`) and the package cargo and nextest name in
+/// `CARGO_PKG_NAME`. What the spec already says is kept.
+pub fn identify(
+    spec: &mut IncidentSpec,
+    thread: Option<&str>,
+    exe: Option<&std::path::Path>,
+    package: Option<&str>,
+) {
+    let krate = exe
+        .and_then(|e| e.file_stem())
+        .and_then(|s| s.to_str())
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((krate, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => krate,
+            _ => stem,
+        });
+    if spec.module.is_empty() {
+        let path = thread.filter(|t| {
+            *t == spec.name
+                || t.strip_suffix(spec.name.as_str())
+                    .is_some_and(|m| m.ends_with("::"))
+        });
+        if let (Some(path), Some(krate)) = (path, krate) {
+            spec.module = match path.rsplit_once("::") {
+                Some((module, _)) => format!("{krate}::{module}"),
+                None => krate.to_string(),
+            };
+        }
+    }
+    if spec.binary.is_empty() {
+        if let (Some(package), Some(krate)) = (package, krate) {
+            // A library's unit tests are the crate named like the package.
+            let is_lib = krate == package.replace('-', "_");
+            spec.binary = crate::spec::binary_id(Some(package), Some(krate), !is_lib, None);
+        }
+    }
+}
+
 /// Runs this incident once more in a child process of the current test
 /// binary and returns its recovery time from the report it wrote.
 fn repeat_in_child(spec: &IncidentSpec) -> Result<Option<f64>, String> {
@@ -544,6 +592,68 @@ mod tests {
         );
         spec.module = "lab_smoke".into();
         assert_eq!(libtest_name(&spec), "roblox_consul_before");
+    }
+
+    #[test]
+    fn hand_built_specs_get_libtests_names_from_the_running_test() {
+        let exe = std::path::Path::new("/t/debug/deps/incidents-b2cab2518da55120");
+        let mut spec = IncidentSpec::new("smoke_leaves_nothing_behind", "smoke", Variant::After);
+        identify(
+            &mut spec,
+            Some("incidents::smoke::smoke_leaves_nothing_behind"),
+            Some(exe),
+            Some("incident-suite"),
+        );
+        assert_eq!(spec.module, "incidents::incidents::smoke");
+        assert_eq!(
+            spec.test_path(),
+            "incidents::smoke::smoke_leaves_nothing_behind"
+        );
+        assert_eq!(spec.binary, "incident-suite::incidents");
+
+        // Run from a test of another name: no test path to borrow.
+        let mut other = IncidentSpec::new("reports_echo_replay", "harness-echo", Variant::After);
+        identify(
+            &mut other,
+            Some("incidents::reports::a_replay_reruns_it"),
+            Some(exe),
+            Some("incident-suite"),
+        );
+        assert_eq!(other.module, "");
+        assert_eq!(other.test_path(), "reports_echo_replay");
+        assert_eq!(other.binary, "incident-suite::incidents");
+        let mut suffix = IncidentSpec::new("replay", "p", Variant::After);
+        identify(&mut suffix, Some("x::echo_replay"), Some(exe), None);
+        assert_eq!(suffix.module, "", "a name's suffix is not the name");
+        assert_eq!(suffix.binary, "", "no package, no binary id");
+
+        // A library's unit tests; a test at the crate root.
+        let mut lib = IncidentSpec::new("t", "p", Variant::After);
+        identify(
+            &mut lib,
+            Some("t"),
+            Some(std::path::Path::new("/d/harness-0123456789abcdef")),
+            Some("harness"),
+        );
+        assert_eq!(
+            (lib.module.as_str(), lib.binary.as_str()),
+            ("harness", "harness")
+        );
+
+        // What the attribute set is kept.
+        let mut set = IncidentSpec::new("t", "p", Variant::After);
+        set.module = "m::n".into();
+        set.binary = "pkg::m".into();
+        identify(
+            &mut set,
+            Some("other::t"),
+            Some(exe),
+            Some("incident-suite"),
+        );
+        assert_eq!(
+            (set.module.as_str(), set.binary.as_str()),
+            ("m::n", "pkg::m")
+        );
     }
 
     #[test]
