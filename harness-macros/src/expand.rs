@@ -75,6 +75,12 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
         ::harness::__macro_support::IncidentSpec {
             name: ::std::string::String::from(#name),
             module: ::std::string::String::from(::std::module_path!()),
+            binary: ::harness::__macro_support::binary_id(
+                ::std::option_env!("CARGO_PKG_NAME"),
+                ::std::option_env!("CARGO_CRATE_NAME"),
+                ::std::option_env!("CARGO_TARGET_TMPDIR").is_some(),
+                ::std::option_env!("CARGO_BIN_NAME"),
+            ),
             postmortem: ::std::string::String::from(#postmortem),
             variant: ::harness::__macro_support::Variant::#variant,
             budget: ::std::time::Duration::from_millis(#budget_ms),
@@ -224,6 +230,7 @@ mod tests {
             "asyncfnpartitioned(mutlab:&mutLab)->Outcome{#![allow(unused_mut)]{lab.note(\"x\");Ok(())}}",
             "name:::std::string::String::from(\"partitioned\")",
             "module:::std::string::String::from(::std::module_path!())",
+            "binary:::harness::__macro_support::binary_id(::std::option_env!(\"CARGO_PKG_NAME\"),::std::option_env!(\"CARGO_CRATE_NAME\"),::std::option_env!(\"CARGO_TARGET_TMPDIR\").is_some(),::std::option_env!(\"CARGO_BIN_NAME\"),)",
             "postmortem:::std::string::String::from(\"leancloud-2015-08-chat\")",
             "variant:::harness::__macro_support::Variant::After",
             "budget:::std::time::Duration::from_millis(90000u64)",

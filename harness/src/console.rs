@@ -40,3 +40,149 @@ pub fn docker_or_skip(test: &str) -> bool {
     }
     up
 }
+
+/// The variable that names the skips a run accepts: comma-separated
+/// incident names or globs (`leancloud_2015_06_*,foursquare_*`). Unset,
+/// every skip is accepted; set (even empty), a skip it does not name fails.
+pub const ALLOW_SKIP: &str = "INCIDENT_ALLOW_SKIP";
+
+/// Whether the glob `pattern` matches all of `name`: `*` stands for any
+/// run of characters (none included), `?` for exactly one; every other
+/// character for itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matching with backtracking to the last `*` only.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether a skip of a test known by any of `names` is allowed by the
+/// value of [`ALLOW_SKIP`] (`None`: the variable is unset, so it is).
+pub fn skip_allowed(allow: Option<&str>, names: &[&str]) -> bool {
+    let Some(allow) = allow else { return true };
+    allow
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .any(|p| names.iter().any(|n| glob_match(p, n)))
+}
+
+/// When [`ALLOW_SKIP`] is set and names none of `names` (the first is the
+/// one the line uses): the one line saying that this skip fails and why.
+pub fn skip_refused(names: &[&str], reason: &str) -> Option<String> {
+    refusal(std::env::var(ALLOW_SKIP).ok().as_deref(), names, reason)
+}
+
+fn refusal(allow: Option<&str>, names: &[&str], reason: &str) -> Option<String> {
+    if skip_allowed(allow, names) {
+        return None;
+    }
+    let allowed = allow.map(str::trim).filter(|a| !a.is_empty());
+    Some(format!(
+        "{} skipped ({reason}), and {ALLOW_SKIP} does not name it (it allows: {})",
+        names.first().copied().unwrap_or("a test"),
+        allowed.unwrap_or("no skip")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(glob_match(
+            "foursquare_*",
+            "foursquare_2010_hot_shard_before"
+        ));
+        assert!(glob_match(
+            "leancloud_2015_06_*",
+            "leancloud_2015_06_no_primary_after"
+        ));
+        assert!(!glob_match(
+            "leancloud_2015_06_*",
+            "leancloud_2015_08_after"
+        ));
+        assert!(glob_match("exact_name", "exact_name"));
+        assert!(
+            !glob_match("exact", "exact_name"),
+            "a prefix is not a match"
+        );
+        assert!(!glob_match("name", "exact_name"), "nor a suffix");
+        assert!(glob_match("*_after", "weibo_2017_after"));
+        assert!(!glob_match("*_after", "weibo_2017_before"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(glob_match("a*b", "abab"), "backtracks to the last star");
+        assert!(glob_match("weibo_201?_after", "weibo_2017_after"));
+        assert!(!glob_match("weibo_201?_after", "weibo_201_after"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("?", ""));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "x"));
+    }
+
+    #[test]
+    fn an_unset_allowance_allows_every_skip_and_a_set_one_only_what_it_names() {
+        let names = [
+            "leancloud_2015_06_no_primary_after",
+            "incidents::mongo::leancloud_2015_06_no_primary_after",
+        ];
+        assert!(skip_allowed(None, &names));
+        assert!(skip_allowed(
+            Some("leancloud_2015_06_*,foursquare_*"),
+            &names
+        ));
+        assert!(skip_allowed(
+            Some(" foursquare_* , leancloud_2015_06_no_primary_after "),
+            &names
+        ));
+        assert!(
+            skip_allowed(Some("incidents::mongo::*"), &names),
+            "the test path counts too"
+        );
+        assert!(!skip_allowed(Some("foursquare_*"), &names));
+        assert!(
+            !skip_allowed(Some(""), &names),
+            "set but empty: no skip is allowed"
+        );
+        assert!(!skip_allowed(Some(",,"), &names));
+    }
+
+    #[test]
+    fn a_refused_skip_is_one_line_naming_the_variable() {
+        let names = ["weibo_2017_after", "incidents::chat::weibo_2017_after"];
+        assert_eq!(refusal(None, &names, "no image"), None);
+        assert_eq!(refusal(Some("weibo_*"), &names, "no image"), None);
+        assert_eq!(
+            refusal(Some("foursquare_*"), &names, "image `x` is not present").as_deref(),
+            Some("weibo_2017_after skipped (image `x` is not present), and INCIDENT_ALLOW_SKIP does not name it (it allows: foursquare_*)")
+        );
+        assert_eq!(
+            refusal(Some(" "), &names, "why").as_deref(),
+            Some("weibo_2017_after skipped (why), and INCIDENT_ALLOW_SKIP does not name it (it allows: no skip)")
+        );
+    }
+}

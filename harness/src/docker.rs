@@ -1,8 +1,17 @@
 //! The Docker Engine connection.
 //!
-//! We talk to Docker through bollard with a *negotiated* API version:
-//! Debian's `docker.io` (20.10) speaks API 1.41, and a client that insists
-//! on a newer version (testcontainers 0.28 pins 1.53) is refused by it.
+//! We talk to Docker through bollard 0.21, which sends **no API version**:
+//! it builds each URL as `/v1.53/<path>` and then joins `<path>` (which
+//! starts with `/`) onto it, and a join with an absolute path replaces the
+//! whole path, so `/v1.53` is dropped (bollard issue #736). An unversioned
+//! request is answered by the engine at its own API version, so Debian's
+//! `docker.io` 20.10 (API 1.41), which refuses `/v1.53/...` ("client
+//! version 1.53 is too new"), serves every call; so does testcontainers
+//! 0.28, which talks through the same bollard. Nothing is negotiated:
+//! `Docker::negotiate_version` would only lower a number that is never sent.
+//! `harness/tests/docker_api_version.rs` checks this against the running
+//! engine (the request paths on the wire), so a bollard that starts sending
+//! its version again fails there rather than on an old engine.
 
 use bollard::Docker;
 use thiserror::Error;
@@ -44,7 +53,8 @@ pub fn endpoint() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
 }
 
-/// Connects to the engine, negotiates the API version and pings it.
+/// Connects to the engine and pings it (10 s at most). No API version is
+/// negotiated or sent: the engine answers at its own (see the module docs).
 ///
 /// A connection is bound to the tokio runtime it was made on; each lab
 /// makes its own.
@@ -54,16 +64,9 @@ pub async fn connect() -> Result<Docker, DockerError> {
         cause,
     };
     let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
-    let docker = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        docker.negotiate_version(),
-    )
-    .await
-    .map_err(|_| unreachable("no answer within 10 s".into()))?
-    .map_err(|e| unreachable(e.to_string()))?;
-    docker
-        .ping()
+    tokio::time::timeout(std::time::Duration::from_secs(10), docker.ping())
         .await
+        .map_err(|_| unreachable("no answer within 10 s".into()))?
         .map_err(|e| unreachable(e.to_string()))?;
     Ok(docker)
 }

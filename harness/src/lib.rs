@@ -54,7 +54,7 @@ pub type Outcome = anyhow::Result<()>;
 pub mod __macro_support {
     pub use crate::lab::Lab;
     pub use crate::runner::run;
-    pub use crate::spec::{IncidentSpec, Requirement, Variant};
+    pub use crate::spec::{binary_id, IncidentSpec, Requirement, Variant};
     pub use crate::Outcome;
 }
 

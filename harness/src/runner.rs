@@ -4,8 +4,8 @@
 //! body under the incident's timeout, the verdict, and a teardown that runs
 //! however the body ends.
 
-use crate::console::env_flag;
 pub use crate::console::{docker_or_skip, loud};
+use crate::console::{env_flag, skip_refused};
 use crate::history::History;
 use crate::images::{self, ImageId};
 use crate::lab::Lab;
@@ -111,6 +111,15 @@ where
     F: for<'a> Fn(&'a mut Lab) -> BoxFuture<'a, Outcome> + Send + Sync + 'static,
 {
     init_tracing();
+    let mut spec = spec;
+    identify(
+        &mut spec,
+        std::thread::current().name(),
+        std::env::current_exe().ok().as_deref(),
+        std::env::var("CARGO_PKG_NAME").ok().as_deref(),
+    );
+    // Counted as failed unless it ends otherwise (a panic included).
+    let mut ended = Ended::new(&spec.name);
     let body: Arc<Body> = Arc::new(body);
     let repeat: u32 = std::env::var("INCIDENT_REPEAT")
         .ok()
@@ -157,8 +166,11 @@ where
         let result = runtime.block_on(run_once(spec.clone(), seed, body.clone()));
         drop(slot);
         match result {
-            Ok(Some(report)) => recoveries.push(report.recovery_secs()),
-            Ok(None) => return,
+            Ok(Ran::Done(report)) => recoveries.push(report.recovery_secs()),
+            Ok(Ran::Skipped(reason)) => {
+                ended.skipped(reason);
+                return;
+            }
             Err(Failure::Panic(payload)) => {
                 runtime.shutdown_timeout(Duration::from_secs(5));
                 std::panic::resume_unwind(payload)
@@ -171,6 +183,125 @@ where
     }
     if repeat > 1 {
         crate::report::repeat::record_spread(&spec.name, &recoveries);
+    }
+    ended.passed();
+}
+
+/// What became of one incident, for the line the process ends with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ending {
+    /// It ran and passed.
+    Passed,
+    /// It failed (verdict, error, panic, timeout, leak, or a refused skip).
+    Failed,
+    /// It skipped, for this reason.
+    Skipped(String),
+}
+
+/// The incidents this process ran, and what became of each.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Incident names and outcomes, in the order they ended.
+    pub ended: Vec<(String, Ending)>,
+}
+
+impl Tally {
+    /// The closing line:
+    /// `incidents: N passed, N failed, N skipped (<name>: <reason>; ...)`;
+    /// incidents skipped for the same reason share it (`a, b: <reason>`),
+    /// in the order they ended.
+    pub fn line(&self) -> String {
+        let count = |o: fn(&Ending) -> bool| self.ended.iter().filter(|(_, e)| o(e)).count();
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (name, e) in &self.ended {
+            if let Ending::Skipped(reason) = e {
+                match reasons.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, names)) => names.push(name),
+                    None => reasons.push((reason, vec![name])),
+                }
+            }
+        }
+        let mut line = format!(
+            "incidents: {} passed, {} failed, {} skipped",
+            count(|e| *e == Ending::Passed),
+            count(|e| *e == Ending::Failed),
+            count(|e| matches!(e, Ending::Skipped(_)))
+        );
+        if !reasons.is_empty() {
+            let skips: Vec<String> = reasons
+                .iter()
+                .map(|(reason, names)| format!("{}: {reason}", names.join(", ")))
+                .collect();
+            line.push_str(&format!(" ({})", skips.join("; ")));
+        }
+        line
+    }
+}
+
+static TALLY: std::sync::Mutex<Tally> = std::sync::Mutex::new(Tally { ended: Vec::new() });
+
+/// Set in the child processes of `INCIDENT_REPEAT`: their parent prints the line.
+const NO_TALLY_ENV: &str = "INCIDENT_NO_TALLY";
+
+/// libtest has no hook at the end of a run; the C library's `atexit`
+/// runs after `main` returns and inside `std::process::exit` (how libtest
+/// ends a failing run), on the main thread, whose output is not captured.
+extern "C" fn print_tally() {
+    // `try_lock`: never wait at exit on a thread that died holding it.
+    let line = match TALLY.try_lock() {
+        Ok(t) => t.line(),
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().line(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    loud(&line);
+}
+
+fn tally(name: &str, outcome: Ending) {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os(NO_TALLY_ENV).is_some() {
+        return;
+    }
+    AT_EXIT.call_once(|| {
+        // SAFETY: `print_tally` is an `extern "C" fn()` that does not
+        // unwind (it only formats and writes, ignoring errors).
+        unsafe {
+            libc::atexit(print_tally);
+        }
+    });
+    TALLY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .ended
+        .push((name.to_string(), outcome));
+}
+
+/// Counts one incident into the process's [`Tally`] when dropped: failed,
+/// unless [`Ended::passed`] or [`Ended::skipped`] said otherwise.
+struct Ended {
+    name: String,
+    outcome: Ending,
+}
+
+impl Ended {
+    fn new(name: &str) -> Ended {
+        Ended {
+            name: name.to_string(),
+            outcome: Ending::Failed,
+        }
+    }
+
+    fn passed(&mut self) {
+        self.outcome = Ending::Passed;
+    }
+
+    fn skipped(&mut self, reason: String) {
+        self.outcome = Ending::Skipped(reason);
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        tally(&self.name, self.outcome.clone());
     }
 }
 
@@ -213,17 +344,50 @@ impl Drop for LabSlot {
 }
 
 /// The libtest name of an incident: its module path without the crate, then
-/// the function name (`incidents::roblox::roblox_consul_before`).
+/// the function name (`incidents::roblox::roblox_consul_before`); see
+/// [`IncidentSpec::test_path`].
 pub fn libtest_name(spec: &IncidentSpec) -> String {
-    let module = spec
-        .module
-        .split_once("::")
-        .map(|(_, rest)| rest)
-        .unwrap_or("");
-    if module.is_empty() {
-        spec.name.clone()
-    } else {
-        format!("{module}::{}", spec.name)
+    spec.test_path()
+}
+
+/// Fills in, for a spec built by hand rather than by `#[incident]`, how
+/// libtest and nextest name its test: the module from the test's thread
+/// (libtest names it by the test's path in the binary) when that path ends
+/// with the incident's name, and the binary id from the running test binary
+/// (`<crate>-<hash>`) and the package cargo and nextest name in
+/// `CARGO_PKG_NAME`. What the spec already says is kept.
+pub fn identify(
+    spec: &mut IncidentSpec,
+    thread: Option<&str>,
+    exe: Option<&std::path::Path>,
+    package: Option<&str>,
+) {
+    let krate = exe
+        .and_then(|e| e.file_stem())
+        .and_then(|s| s.to_str())
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((krate, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => krate,
+            _ => stem,
+        });
+    if spec.module.is_empty() {
+        let path = thread.filter(|t| {
+            *t == spec.name
+                || t.strip_suffix(spec.name.as_str())
+                    .is_some_and(|m| m.ends_with("::"))
+        });
+        if let (Some(path), Some(krate)) = (path, krate) {
+            spec.module = match path.rsplit_once("::") {
+                Some((module, _)) => format!("{krate}::{module}"),
+                None => krate.to_string(),
+            };
+        }
+    }
+    if spec.binary.is_empty() {
+        if let (Some(package), Some(krate)) = (package, krate) {
+            // A library's unit tests are the crate named like the package.
+            let is_lib = krate == package.replace('-', "_");
+            spec.binary = crate::spec::binary_id(Some(package), Some(krate), !is_lib, None);
+        }
     }
 }
 
@@ -239,6 +403,7 @@ fn repeat_in_child(spec: &IncidentSpec) -> Result<Option<f64>, String> {
             "--test-threads=1",
         ])
         .env("INCIDENT_REPEAT", "1")
+        .env(NO_TALLY_ENV, "1")
         .status()
         .map_err(|e| format!("running a repetition of {}: {e}", spec.name))?;
     if !status.success() {
@@ -260,11 +425,15 @@ enum Failure {
     Message(String),
 }
 
-async fn run_once(
-    spec: IncidentSpec,
-    seed: u64,
-    body: Arc<Body>,
-) -> Result<Option<Report>, Failure> {
+/// How a run that did not fail ended.
+enum Ran {
+    /// It ran; its report.
+    Done(Box<Report>),
+    /// It skipped, for this reason (allowed).
+    Skipped(String),
+}
+
+async fn run_once(spec: IncidentSpec, seed: u64, body: Arc<Body>) -> Result<Ran, Failure> {
     if let Some(missing) = check_requirements(&spec).await {
         if missing.must_fail() {
             return Err(Failure::Message(format!(
@@ -278,13 +447,17 @@ async fn run_once(
                 }
             )));
         }
+        let test_path = spec.test_path();
+        if let Some(line) = skip_refused(&[&spec.name, &test_path], &missing.reason) {
+            return Err(Failure::Message(format!("incident {line}")));
+        }
         loud(&format!(
             "SKIPPED incident {}: {}",
             spec.name, missing.reason
         ));
         let _ = Report::skipped(&spec, seed, &missing.reason)
             .write(&crate::paths::artifacts_root().join(&spec.name));
-        return Ok(None);
+        return Ok(Ran::Skipped(missing.reason));
     }
     loud(&format!(
         "incident {} ({} variant of {}): seed {seed}, budget {}, timeout {}",
@@ -392,7 +565,7 @@ async fn run_once(
             leaks.join("; ")
         )));
     }
-    Ok(Some(report))
+    Ok(Ran::Done(Box::new(report)))
 }
 
 #[allow(dead_code)]
@@ -419,5 +592,102 @@ mod tests {
         );
         spec.module = "lab_smoke".into();
         assert_eq!(libtest_name(&spec), "roblox_consul_before");
+    }
+
+    #[test]
+    fn hand_built_specs_get_libtests_names_from_the_running_test() {
+        let exe = std::path::Path::new("/t/debug/deps/incidents-b2cab2518da55120");
+        let mut spec = IncidentSpec::new("smoke_leaves_nothing_behind", "smoke", Variant::After);
+        identify(
+            &mut spec,
+            Some("incidents::smoke::smoke_leaves_nothing_behind"),
+            Some(exe),
+            Some("incident-suite"),
+        );
+        assert_eq!(spec.module, "incidents::incidents::smoke");
+        assert_eq!(
+            spec.test_path(),
+            "incidents::smoke::smoke_leaves_nothing_behind"
+        );
+        assert_eq!(spec.binary, "incident-suite::incidents");
+
+        // Run from a test of another name: no test path to borrow.
+        let mut other = IncidentSpec::new("reports_echo_replay", "harness-echo", Variant::After);
+        identify(
+            &mut other,
+            Some("incidents::reports::a_replay_reruns_it"),
+            Some(exe),
+            Some("incident-suite"),
+        );
+        assert_eq!(other.module, "");
+        assert_eq!(other.test_path(), "reports_echo_replay");
+        assert_eq!(other.binary, "incident-suite::incidents");
+        let mut suffix = IncidentSpec::new("replay", "p", Variant::After);
+        identify(&mut suffix, Some("x::echo_replay"), Some(exe), None);
+        assert_eq!(suffix.module, "", "a name's suffix is not the name");
+        assert_eq!(suffix.binary, "", "no package, no binary id");
+
+        // A library's unit tests; a test at the crate root.
+        let mut lib = IncidentSpec::new("t", "p", Variant::After);
+        identify(
+            &mut lib,
+            Some("t"),
+            Some(std::path::Path::new("/d/harness-0123456789abcdef")),
+            Some("harness"),
+        );
+        assert_eq!(
+            (lib.module.as_str(), lib.binary.as_str()),
+            ("harness", "harness")
+        );
+
+        // What the attribute set is kept.
+        let mut set = IncidentSpec::new("t", "p", Variant::After);
+        set.module = "m::n".into();
+        set.binary = "pkg::m".into();
+        identify(
+            &mut set,
+            Some("other::t"),
+            Some(exe),
+            Some("incident-suite"),
+        );
+        assert_eq!(
+            (set.module.as_str(), set.binary.as_str()),
+            ("m::n", "pkg::m")
+        );
+    }
+
+    #[test]
+    fn the_closing_line_counts_and_names_each_skip_with_its_reason() {
+        let t = Tally {
+            ended: vec![
+                ("a_after".into(), Ending::Passed),
+                (
+                    "m_before".into(),
+                    Ending::Skipped(
+                        "image `mongo:7.0` is not present: docker pull mongo:7.0".into(),
+                    ),
+                ),
+                ("b_after".into(), Ending::Failed),
+                ("c_after".into(), Ending::Passed),
+                (
+                    "f_after".into(),
+                    Ending::Skipped("Chromium is not installed".into()),
+                ),
+                (
+                    "n_after".into(),
+                    Ending::Skipped(
+                        "image `mongo:7.0` is not present: docker pull mongo:7.0".into(),
+                    ),
+                ),
+            ],
+        };
+        assert_eq!(
+            t.line(),
+            "incidents: 2 passed, 1 failed, 3 skipped (m_before, n_after: image `mongo:7.0` is not present: docker pull mongo:7.0; f_after: Chromium is not installed)"
+        );
+        assert_eq!(
+            Tally::default().line(),
+            "incidents: 0 passed, 0 failed, 0 skipped"
+        );
     }
 }

@@ -39,6 +39,12 @@ pub struct IncidentSpec {
     pub name: String,
     /// The module path of the test, for grouping.
     pub module: String,
+    /// The test binary as nextest names it (its *binary id*):
+    /// `incident-suite::incidents` for an integration test, the package
+    /// name for a library's unit tests, `<package>::bin/<name>` for a
+    /// binary's (see [`binary_id`]). Empty for specs built by hand.
+    #[serde(default)]
+    pub binary: String,
     /// The postmortem dossier id, e.g. `leancloud-2015-08-chat`.
     pub postmortem: String,
     /// Before or after the postmortem's fixes.
@@ -64,6 +70,7 @@ impl IncidentSpec {
         IncidentSpec {
             name: name.into(),
             module: String::new(),
+            binary: String::new(),
             postmortem: postmortem.into(),
             variant,
             budget: Duration::from_secs(90),
@@ -72,5 +79,88 @@ impl IncidentSpec {
             tags: Vec::new(),
             requires: vec![Requirement::Docker],
         }
+    }
+
+    /// The test's path inside its binary, as libtest and nextest name it:
+    /// the module path without the crate, then the function name
+    /// (`incidents::chat::weibo_2017_after` for `weibo_2017_after` in
+    /// module `incidents::incidents::chat` of the `incidents` test crate).
+    pub fn test_path(&self) -> String {
+        let module = self
+            .module
+            .split_once("::")
+            .map(|(_, rest)| rest)
+            .unwrap_or("");
+        if module.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{module}::{}", self.name)
+        }
+    }
+}
+
+/// nextest's binary id of the crate being compiled, from what cargo tells
+/// the compiler: `<package>::<crate>` for an integration test (cargo sets
+/// `CARGO_TARGET_TMPDIR` only there), `<package>::bin/<name>` for a binary,
+/// the package alone for a library. `#[incident]` passes its crate's
+/// values; nextest uses the target's name, which differs from the crate
+/// name (given here) only when the target's name has a `-`.
+pub fn binary_id(
+    package: Option<&str>,
+    krate: Option<&str>,
+    integration_test: bool,
+    bin: Option<&str>,
+) -> String {
+    let package = package.unwrap_or_default();
+    match (bin, krate) {
+        (Some(bin), _) => format!("{package}::bin/{bin}"),
+        (None, Some(krate)) if integration_test => format!("{package}::{krate}"),
+        _ => package.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_path_is_the_module_path_without_the_crate() {
+        let mut spec = IncidentSpec::new("weibo_2017_after", "weibo-2017-hot-key", Variant::After);
+        spec.module = "incidents::incidents::chat".into();
+        assert_eq!(spec.test_path(), "incidents::chat::weibo_2017_after");
+        spec.module = "lab_smoke".into();
+        assert_eq!(
+            spec.test_path(),
+            "weibo_2017_after",
+            "a test at the crate root"
+        );
+        spec.module = String::new();
+        assert_eq!(spec.test_path(), "weibo_2017_after");
+    }
+
+    #[test]
+    fn binary_ids_are_nextests() {
+        let pkg = Some("incident-suite");
+        assert_eq!(
+            binary_id(pkg, Some("incidents"), true, None),
+            "incident-suite::incidents"
+        );
+        assert_eq!(
+            binary_id(Some("harness"), Some("harness"), false, None),
+            "harness"
+        );
+        assert_eq!(
+            binary_id(Some("harness"), Some("incident"), false, Some("incident")),
+            "harness::bin/incident"
+        );
+        assert_eq!(binary_id(None, None, false, None), "");
+    }
+
+    #[test]
+    fn specs_without_a_binary_still_read() {
+        let mut json = serde_json::to_value(IncidentSpec::new("a", "p", Variant::After)).unwrap();
+        json.as_object_mut().unwrap().remove("binary");
+        let spec: IncidentSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(spec.binary, "");
     }
 }

@@ -12,6 +12,9 @@ async fn every_key_reaches_the_spec(lab: &mut Lab) -> Outcome {
     let spec = lab.spec().clone();
     assert_eq!(spec.name, "every_key_reaches_the_spec");
     assert_eq!(spec.module, module_path!());
+    // Named as libtest and nextest name it: path in the binary, binary id.
+    assert_eq!(spec.test_path(), "every_key_reaches_the_spec");
+    assert_eq!(spec.binary, "harness::macro_expand");
     assert_eq!(spec.postmortem, "macro-expand-all-keys");
     assert_eq!(spec.variant, Variant::After);
     assert_eq!(spec.budget, Duration::from_secs(90));

@@ -182,24 +182,27 @@ pub fn image_check(r: &images::Resolved) -> Check {
     Check::bad(level, name, format!("{} missing", r.reference), r.id.fix())
 }
 
+/// The `docker` check's detail: the engine, the API version it answers
+/// at, and that the client sends none (bollard 0.21 drops it from every
+/// URL, see [`crate::docker`]), so no version is negotiated.
+pub fn engine_line(version: Option<&str>, api: Option<&str>, endpoint: &str) -> String {
+    format!(
+        "Engine {} at {endpoint}, answering at its API {}; the client sends no API version (bollard 0.21), so none is negotiated",
+        version.unwrap_or("(version unknown)"),
+        api.unwrap_or("(unknown)")
+    )
+}
+
 async fn checks(docker: &bollard::Docker) -> Vec<Check> {
     let mut out = Vec::new();
     let version = docker.version().await.ok();
     let info = docker.info().await.ok();
     out.push(Check::ok(
         "docker",
-        format!(
-            "Engine {} (API {}, client negotiated {}) at {}",
-            version
-                .as_ref()
-                .and_then(|v| v.version.clone())
-                .unwrap_or_default(),
-            version
-                .as_ref()
-                .and_then(|v| v.api_version.clone())
-                .unwrap_or_default(),
-            docker.client_version(),
-            crate::docker::endpoint()
+        engine_line(
+            version.as_ref().and_then(|v| v.version.as_deref()),
+            version.as_ref().and_then(|v| v.api_version.as_deref()),
+            &crate::docker::endpoint(),
         ),
     ));
     if let Some(info) = &info {
@@ -385,6 +388,24 @@ mod tests {
     use crate::images::{Resolved, Source};
 
     const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_docker_line_gives_the_engines_api_and_says_the_client_sends_none() {
+        let line = engine_line(
+            Some("20.10.24+dfsg1"),
+            Some("1.41"),
+            "unix:///var/run/docker.sock",
+        );
+        assert_eq!(
+            line,
+            "Engine 20.10.24+dfsg1 at unix:///var/run/docker.sock, answering at its API 1.41; the client sends no API version (bollard 0.21), so none is negotiated"
+        );
+        assert!(
+            !line.contains("1.53"),
+            "bollard's unsent number is not shown"
+        );
+        assert!(engine_line(None, None, "x").contains("API (unknown)"));
+    }
 
     #[test]
     fn host_size_fails_below_the_minimum_and_warns_below_the_want() {

@@ -2,7 +2,10 @@
 //!
 //! [`ContainerSpec`] follows the builder style of testcontainers'
 //! `ImageExt` (`with_cmd`, `with_env_var`, `with_exposed_port`, ...). The
-//! fixtures' containers start from it, not through testcontainers'
+//! API version is no reason to avoid testcontainers: 0.28 talks through
+//! bollard 0.21, which sends no API version at all, so it works against
+//! Debian's Docker Engine 20.10 (API 1.41); see [`crate::docker`]. The
+//! fixtures' containers start from a spec, not through testcontainers'
 //! runner, because they need a DNS alias on the lab network at create
 //! time, which testcontainers 0.28 cannot set; any testcontainers image
 //! comes into the lab through [`super::Testcontainer`].

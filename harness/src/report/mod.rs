@@ -41,6 +41,15 @@ pub enum RunOutcome {
 pub struct Report {
     /// The incident (test function) name.
     pub incident: String,
+    /// The test's path inside its binary, as libtest and nextest name it
+    /// (`incidents::chat::weibo_2017_after`); empty in reports written
+    /// before it was recorded (see [`Report::test_name`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub test_path: String,
+    /// The test binary's nextest binary id (`incident-suite::incidents`);
+    /// empty when unknown (older reports, specs built by hand).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub binary_id: String,
     /// The postmortem dossier id.
     pub postmortem: String,
     /// Before or after.
@@ -237,6 +246,8 @@ impl Report {
         };
         Report {
             incident: spec.name.clone(),
+            test_path: spec.test_path(),
+            binary_id: spec.binary.clone(),
             postmortem: spec.postmortem.clone(),
             variant: spec.variant,
             seed: run.seed,
@@ -274,6 +285,8 @@ impl Report {
     pub fn skipped(spec: &IncidentSpec, seed: u64, reason: &str) -> Report {
         Report {
             incident: spec.name.clone(),
+            test_path: spec.test_path(),
+            binary_id: spec.binary.clone(),
             postmortem: spec.postmortem.clone(),
             variant: spec.variant,
             seed,
@@ -299,6 +312,16 @@ impl Report {
             series: Default::default(),
             notes: Vec::new(),
             ops: Default::default(),
+        }
+    }
+
+    /// The test's name as libtest and nextest give it: its path inside the
+    /// binary, or the incident name for reports that do not record it.
+    pub fn test_name(&self) -> &str {
+        if self.test_path.is_empty() {
+            &self.incident
+        } else {
+            &self.test_path
         }
     }
 

@@ -16,7 +16,6 @@ pub const PORT: u16 = 7000;
 /// A spec for a fault test (an `after` variant: its checks are requirements).
 pub fn spec(name: &str, requires: &[Requirement]) -> IncidentSpec {
     let mut s = IncidentSpec::new(name, "harness-faults", Variant::After);
-    s.module = "harness::tests::faults".into();
     s.timeout = Duration::from_secs(300);
     s.requires = [Requirement::Docker, Requirement::Base]
         .into_iter()

@@ -1,0 +1,112 @@
+//! `scripts/setup` compiles the `incident` CLI with cargo's progress shown
+//! (a plain `cargo build`, announced by a log line) before running it to
+//! build the images, and stops at the first failing step.
+//!
+//! The script runs for real, against stubs of the programs it calls
+//! (`id`, `dpkg-query`, `docker`, `cargo`, ...) first on `PATH`: each
+//! appends its command line to a log, so nothing is installed, started or
+//! built.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn stub(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/usr/bin/env bash\necho \"{name} $*\" >>\"$STUB_LOG\"\n{body}\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs `scripts/setup` with stubs; `cargo_build_fails` makes the stubbed
+/// `cargo build` exit 1. Returns its output and the stubs' log.
+fn setup(case: &str, cargo_build_fails: bool) -> (Output, Vec<String>) {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("setup-script-{case}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stub(&bin, "id", "echo 0");
+    stub(&bin, "dpkg-query", "echo 'install ok installed'");
+    stub(&bin, "go", "");
+    stub(&bin, "apt-get", "");
+    stub(&bin, "dockerd", "");
+    stub(&bin, "docker", "echo '20.10.24, API 1.41'");
+    stub(
+        &bin,
+        "cargo",
+        &format!(
+            "if [ \"$1\" = build ]; then echo '   Compiling harness v0.1.0' >&2; exit {}; fi",
+            u8::from(cargo_build_fails)
+        ),
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = Command::new("bash")
+        .arg(script)
+        .env("PATH", path)
+        .env("STUB_LOG", &log)
+        .output()
+        .expect("bash runs scripts/setup");
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, calls)
+}
+
+fn cargo_calls(calls: &[String]) -> Vec<&str> {
+    calls
+        .iter()
+        .filter(|c| c.starts_with("cargo "))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn setup_compiles_the_cli_with_progress_before_building_images() {
+    let (out, calls) = setup("ok", false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        cargo_calls(&calls),
+        vec![
+            "cargo build -p harness --bin incident",
+            "cargo run -q -p harness --bin incident -- images build",
+        ],
+        "a plain (not -q) build first, then the CLI"
+    );
+    assert!(
+        stderr.contains("Compiling harness"),
+        "cargo's progress reaches the terminal: {stderr}"
+    );
+    let announce = stdout
+        .lines()
+        .position(|l| l.contains("compiling the incident CLI"))
+        .unwrap_or_else(|| panic!("a log line says what compiles and why: {stdout}"));
+    let images = stdout
+        .lines()
+        .position(|l| l.contains("building images"))
+        .expect("then the images");
+    assert!(announce < images, "{stdout}");
+    assert!(stdout.contains("which builds the images"), "{stdout}");
+}
+
+#[test]
+fn setup_stops_when_the_cli_does_not_compile() {
+    let (out, calls) = setup("fails", true);
+    assert!(!out.status.success(), "set -e: a failed build fails setup");
+    assert_eq!(
+        cargo_calls(&calls),
+        vec!["cargo build -p harness --bin incident"],
+        "the images are not attempted"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("building images"));
+}
