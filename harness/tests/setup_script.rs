@@ -24,6 +24,11 @@ fn stub(dir: &Path, name: &str, body: &str) {
 /// Runs `scripts/setup` with stubs; `cargo_build_fails` makes the stubbed
 /// `cargo build` exit 1. Returns its output and the stubs' log.
 fn setup(case: &str, cargo_build_fails: bool) -> (Output, Vec<String>) {
+    setup_with_disk(case, cargo_build_fails, 200 << 20)
+}
+
+/// [`setup`] on a disk with `free_kib` KiB available (a stubbed `df`).
+fn setup_with_disk(case: &str, cargo_build_fails: bool, free_kib: u64) -> (Output, Vec<String>) {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("setup-script-{case}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -33,6 +38,13 @@ fn setup(case: &str, cargo_build_fails: bool) -> (Output, Vec<String>) {
     stub(&bin, "id", "echo 0");
     stub(&bin, "dpkg-query", "echo 'install ok installed'");
     stub(&bin, "go", "");
+    stub(
+        &bin,
+        "df",
+        &format!(
+            "echo 'Filesystem 1024-blocks Used Available Capacity Mounted on'; echo \"/dev/vda 999 1 {free_kib} 1% /work\""
+        ),
+    );
     stub(&bin, "apt-get", "");
     stub(&bin, "dockerd", "");
     stub(&bin, "docker", "echo '20.10.24, API 1.41'");
@@ -50,6 +62,7 @@ fn setup(case: &str, cargo_build_fails: bool) -> (Output, Vec<String>) {
         .arg(script)
         .env("PATH", path)
         .env("STUB_LOG", &log)
+        .env("CARGO_TARGET_DIR", dir.join("no-target-yet"))
         .output()
         .expect("bash runs scripts/setup");
     let calls = std::fs::read_to_string(&log)
@@ -109,4 +122,24 @@ fn setup_stops_when_the_cli_does_not_compile() {
         "the images are not attempted"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("building images"));
+}
+
+#[test]
+fn setup_refuses_a_disk_too_small_in_one_line_before_doing_anything() {
+    let (out, calls) = setup_with_disk("small-disk", false, 3 << 20);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a too-small disk fails setup");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one plain line: {stderr}");
+    assert!(
+        lines[0].contains("on /work, which has 3 GiB free")
+            && lines[0].contains("CARGO_TARGET_DIR"),
+        "{stderr}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("apt-get")
+            || c.starts_with("cargo")
+            || c.starts_with("dockerd")),
+        "nothing installed, started or built: {calls:?}"
+    );
 }

@@ -331,11 +331,31 @@ fn index_and_pictures_load_in_chromium() {
     assert_eq!((decoded, broken), (runs.len(), 0), "{dom}");
 }
 
+/// The `[profile.*]` sections of the workspace manifest (they end it), so
+/// a crate built in the same target dir reuses the workspace's artifacts
+/// instead of compiling every dependency again with other settings.
+fn workspace_profiles(workspace: &Path) -> String {
+    let manifest = std::fs::read_to_string(workspace.join("Cargo.toml")).unwrap();
+    let start = manifest
+        .find("\n[profile.")
+        .expect("the workspace manifest has [profile.*] sections");
+    let profiles = &manifest[start..];
+    assert!(
+        profiles
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .all(|l| l.starts_with("[profile.")),
+        "the [profile.*] sections must end the workspace manifest:\n{profiles}"
+    );
+    profiles.to_string()
+}
+
 /// `incident new` on every seed dossier, generated into one temporary
 /// crate laid out like this workspace (a `scenarios` library, a suite in
-/// `tests/incidents/`) that depends on the harness by path, `cargo
-/// check`ed once (sharing the workspace's target dir, so only the new crate
-/// compiles) and `rustfmt --check`ed.
+/// `tests/incidents/`) that depends on the harness by path, linted once
+/// with `cargo clippy --tests -- -D warnings` (sharing the workspace's
+/// target dir and profiles, so only the new crate compiles) and `rustfmt
+/// --check`ed.
 #[test]
 fn incident_new_skeletons_compile() {
     let workspace = harness::lab::workspace_root();
@@ -354,10 +374,10 @@ fn incident_new_skeletons_compile() {
             "[package]\nname = \"scenarios\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [lib]\npath = \"scenarios/src/lib.rs\"\n\n\
              [dependencies]\nharness = {{ path = {:?} }}\nanyhow = \"1\"\ntokio = {{ version = \"1\", features = [\"time\"] }}\n\n\
-             [[test]]\nname = \"incidents\"\npath = \"tests/incidents.rs\"\n\n\
-             # The workspace's profile, so its compiled dependencies are reused.\n\
-             [profile.dev.package.\"*\"]\nopt-level = 1\n\n[workspace]\n",
-            workspace.join("harness").display().to_string()
+             [[test]]\nname = \"incidents\"\npath = \"tests/incidents.rs\"\n\n[workspace]\n\n\
+             # The workspace's profiles, so its compiled dependencies are reused.\n{}",
+            workspace.join("harness").display().to_string(),
+            workspace_profiles(&workspace)
         ),
     )
     .unwrap();
@@ -403,12 +423,28 @@ fn incident_new_skeletons_compile() {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace.join("target"));
+    // Clippy with `-D warnings`, as CI lints the workspace: the generated
+    // code must be clean as written, not only compile.
+    let clippy = Command::new(&cargo).args(["clippy", "--version"]).output();
+    if !clippy.is_ok_and(|o| o.status.success()) {
+        skip_or_fail("incident new: cargo clippy is not installed (rustup component add clippy)");
+        return;
+    }
     let mut check = Command::new(&cargo);
     check
-        .args(["check", "--tests", "--offline", "--message-format", "short"])
+        .args([
+            "clippy",
+            "--tests",
+            "--offline",
+            "--message-format",
+            "short",
+            "--",
+            "-D",
+            "warnings",
+        ])
         .current_dir(krate)
         .env("CARGO_TARGET_DIR", &target);
-    let out = check.output().expect("running cargo check");
+    let out = check.output().expect("running cargo clippy");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),

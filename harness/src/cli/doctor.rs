@@ -1,9 +1,10 @@
 //! `incident doctor`: can this machine run the suite?
 //!
 //! A table of checks (Docker, cgroup limits, an iptables sidecar, images,
-//! host size); each failing check gets one line naming the fix, and the
-//! exit code is non-zero when any check fails. Warnings (MongoDB absent, a
-//! small host) do not fail. What the checks create goes through a
+//! host size, free disk); each failing check gets one line naming the fix,
+//! and the exit code is non-zero when any check fails. Warnings (MongoDB
+//! absent, a small host) do not fail. `--format json` prints the same
+//! checks as one JSON document, for CI dashboards and provisioning scripts. What the checks create goes through a
 //! [`Lab`], so it is labelled with a run id and removed afterwards.
 
 use crate::cli::images::{human_size, source_word};
@@ -14,7 +15,21 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 /// Options of `incident doctor`.
 #[derive(clap::Args, Debug, Default)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// `table` (default) or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// How the doctor prints its checks.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// The table, fix lines and verdict, for people.
+    #[default]
+    Table,
+    /// `{"ready": bool, "checks": [{"name", "status", "detail", "fix"}]}`.
+    Json,
+}
 
 /// The cores the suite needs (the heavy incidents run 3-5 servers).
 pub const NEEDED_CORES: usize = 2;
@@ -24,7 +39,8 @@ pub const WANTED_MEMORY: u64 = 8 * 1024 * 1024 * 1024;
 pub const NEEDED_MEMORY: u64 = 4 * 1024 * 1024 * 1024;
 
 /// How a check came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Fine.
     Ok,
@@ -45,11 +61,12 @@ impl Level {
 }
 
 /// One row of the doctor's table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Check {
     /// What was checked.
     pub name: String,
     /// The outcome.
+    #[serde(rename = "status")]
     pub level: Level,
     /// What was found.
     pub detail: String,
@@ -83,19 +100,40 @@ impl Check {
 }
 
 /// Runs the checks; returns the process exit code.
-pub fn run(_args: &DoctorArgs) -> anyhow::Result<i32> {
+pub fn run(args: &DoctorArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Runtime::new()?;
     let docker = match runtime.block_on(crate::docker::connect()) {
         Ok(docker) => docker,
         Err(e) => {
-            // No Docker: nothing else can be checked. One line, the fix in it.
-            eprintln!("{e}");
+            // No Docker: nothing else can be checked. One line, the fix in
+            // it (in JSON, that line is the one failed check).
+            if args.format == Format::Json {
+                let check = Check::bad(Level::Fail, "docker", format!("{e}"), format!("{e}"));
+                println!("{}", render_json(&[check]));
+            } else {
+                eprintln!("{e}");
+            }
             return Ok(1);
         }
     };
     let checks = runtime.block_on(checks(&docker));
-    print!("{}", render(&checks));
+    match args.format {
+        Format::Table => print!("{}", render(&checks)),
+        Format::Json => println!("{}", render_json(&checks)),
+    }
     Ok(exit_code(&checks))
+}
+
+/// The checks as one JSON document: `ready` (no check failed), `failed`,
+/// `warned`, and every check with its status, detail and fix.
+pub fn render_json(checks: &[Check]) -> String {
+    let doc = serde_json::json!({
+        "ready": exit_code(checks) == 0,
+        "failed": checks.iter().filter(|c| c.level == Level::Fail).count(),
+        "warned": checks.iter().filter(|c| c.level == Level::Warn).count(),
+        "checks": checks,
+    });
+    serde_json::to_string_pretty(&doc).expect("checks serialize")
 }
 
 /// 1 when any check failed, else 0.
@@ -161,6 +199,48 @@ pub fn host_check(cores: usize, memory: u64) -> Check {
     } else {
         Check::ok("host size", detail)
     }
+}
+
+/// The free disk a run needs where its artifacts and Docker's data go
+/// (reports, histories, container layers, tmpfs spill): below it a run can
+/// fail half-way with "no space left on device".
+pub const NEEDED_RUN_DISK: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Judges the free space under `path` (`what`: "artifacts", "Docker data").
+pub fn disk_check(what: &str, path: &std::path::Path, free: Option<u64>) -> Check {
+    let name = format!("disk for {what}");
+    match free {
+        None => Check::bad(
+            Level::Warn,
+            name,
+            format!("could not read the free space of {}", path.display()),
+            "check `df -h` by hand",
+        ),
+        Some(free) if free < NEEDED_RUN_DISK => Check::bad(
+            Level::Fail,
+            name,
+            format!("{} free on {}", human_size(free as i64), path.display()),
+            format!(
+                "free at least {} there (`cargo clean`, `docker system prune`), or move it to a bigger disk",
+                human_size(NEEDED_RUN_DISK as i64)
+            ),
+        ),
+        Some(free) => Check::ok(name, format!("{} free on {}", human_size(free as i64), path.display())),
+    }
+}
+
+/// Free bytes on the filesystem holding `path` (its nearest existing
+/// ancestor), for an unprivileged user.
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Judges one resolved image: missing MongoDB is a warning, any other
@@ -248,6 +328,16 @@ async fn checks(docker: &bollard::Docker) -> Vec<Check> {
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     out.push(host_check(cores, mem_total().unwrap_or(0)));
+    let artifacts = crate::paths::artifacts_root();
+    out.push(disk_check("artifacts", &artifacts, free_bytes(&artifacts)));
+    // Docker's data directory is only readable where the engine runs on
+    // this host (the usual case: a local socket).
+    if let Some(root) = info.as_ref().and_then(|i| i.docker_root_dir.clone()) {
+        let root = std::path::PathBuf::from(root);
+        if root.exists() {
+            out.push(disk_check("Docker data", &root, free_bytes(&root)));
+        }
+    }
     out
 }
 
@@ -413,6 +503,38 @@ mod tests {
         assert_eq!(host_check(2, 6 * GIB).level, Level::Warn);
         assert_eq!(host_check(1, 24 * GIB).level, Level::Fail);
         assert_eq!(host_check(4, 2 * GIB).level, Level::Fail);
+    }
+
+    #[test]
+    fn json_output_has_every_check_and_the_verdict() {
+        let checks = [
+            Check::ok("docker", "Engine 20.10"),
+            Check::bad(Level::Fail, "image consul", "missing", "run `images build`"),
+        ];
+        let v: serde_json::Value = serde_json::from_str(&render_json(&checks)).unwrap();
+        assert_eq!(v["ready"], false);
+        assert_eq!(v["failed"], 1);
+        assert_eq!(v["checks"][1]["status"], "fail");
+        assert_eq!(v["checks"][1]["fix"], "run `images build`");
+        assert_eq!(v["checks"][0]["fix"], serde_json::Value::Null);
+        let ok: serde_json::Value = serde_json::from_str(&render_json(&checks[..1])).unwrap();
+        assert_eq!(ok["ready"], true);
+    }
+
+    #[test]
+    fn too_little_disk_fails_with_the_fix_and_the_path() {
+        let p = std::path::Path::new("/work/target/incidents");
+        let low = disk_check("artifacts", p, Some(GIB / 2));
+        assert_eq!(low.level, Level::Fail);
+        assert!(
+            low.detail.contains("/work/target/incidents"),
+            "{}",
+            low.detail
+        );
+        assert!(low.fix.unwrap().contains("cargo clean"));
+        assert_eq!(disk_check("artifacts", p, Some(40 * GIB)).level, Level::Ok);
+        assert_eq!(disk_check("artifacts", p, None).level, Level::Warn);
+        assert!(free_bytes(std::path::Path::new("/definitely/not/here")).is_some());
     }
 
     fn missing(id: ImageId) -> Resolved {
