@@ -30,7 +30,7 @@ use crate::lab::{LabCtx, Node};
 pub use crate::lab::{Role, RoleResolver};
 pub use crate::record::FaultRecord;
 use crate::timeline::EventKind;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 /// Who a fault is aimed at: a node, or a role resolved when it is injected.
@@ -58,6 +58,12 @@ impl From<Node> for Target {
 impl From<Role> for Target {
     fn from(r: Role) -> Self {
         Target::Role(r)
+    }
+}
+
+impl From<&str> for Target {
+    fn from(name: &str) -> Self {
+        Target::Node(name.to_string())
     }
 }
 
@@ -92,6 +98,68 @@ impl Target {
             }
         }
     }
+}
+
+impl Target {
+    /// Every node holding this target now, in the fixture's order of
+    /// preference: a node is its own holder; `Role::Follower` of a
+    /// three-server Consul cluster has two.
+    pub async fn holders(&self, lab: &LabCtx) -> Result<Vec<Node>> {
+        match self {
+            Target::Node(_) => Ok(vec![self.resolve(lab).await?]),
+            Target::Role(role) => {
+                for r in lab.role_resolvers() {
+                    if let Some(nodes) = r.holders(lab, role).await? {
+                        if !nodes.is_empty() {
+                            return Ok(nodes);
+                        }
+                    }
+                }
+                // Same error as a single resolution.
+                Ok(vec![self.resolve(lab).await?])
+            }
+        }
+    }
+}
+
+/// Resolves the targets of one fault to *distinct* nodes, in order: a role
+/// named twice ("a follower", then "the other follower") takes its next
+/// holder, so `[Role::Follower, Role::Follower]` is both followers.
+pub async fn resolve_distinct(lab: &LabCtx, targets: &[Target]) -> Result<Vec<Node>> {
+    let mut holders = Vec::with_capacity(targets.len());
+    for t in targets {
+        holders.push(t.holders(lab).await?);
+    }
+    let names: Vec<Vec<String>> = holders
+        .iter()
+        .map(|h| h.iter().map(|n| n.name.clone()).collect())
+        .collect();
+    let picks = pick_distinct(targets, &names)?;
+    Ok(picks
+        .into_iter()
+        .zip(holders)
+        .map(|(i, h)| h[i].clone())
+        .collect())
+}
+
+/// The pure core of [`resolve_distinct`]: for each target, the index of the
+/// first of its holders no earlier target took.
+pub fn pick_distinct(targets: &[Target], holders: &[Vec<String>]) -> Result<Vec<usize>> {
+    let mut taken: Vec<&str> = Vec::new();
+    let mut picks = Vec::with_capacity(targets.len());
+    for (t, h) in targets.iter().zip(holders) {
+        let Some(i) = h.iter().position(|n| !taken.contains(&n.as_str())) else {
+            bail!(
+                "`{t}` is named {} times in one fault, but only {} node(s) hold it now ({}): name fewer, or aim at nodes by name",
+                targets.iter().filter(|x| x.to_string() == t.to_string()).count(),
+                h.len(),
+                h.join(", ")
+            );
+        };
+        taken.push(&h[i]);
+        picks.push(i);
+    }
+    Ok(picks)
 }
 
 fn node_names(lab: &LabCtx) -> String {

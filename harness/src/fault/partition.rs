@@ -8,7 +8,7 @@
 //! replies included. Each fault's rules live in their own chain
 //! (`INC-<run>-P<n>`, jumped to from INPUT); heal removes exactly that chain.
 
-use super::{Fault, Resolved, Target};
+use super::{resolve_distinct, Fault, Target};
 use crate::lab::{LabCtx, Node};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,25 +64,49 @@ impl Grudge {
 }
 
 /// The shape of a partition, resolved against the partitioned nodes
-/// (sorted by name) at inject time.
+/// (sorted by name) at inject time. Every shape can be aimed: its
+/// [`Target`]s (nodes or roles such as `Role::Leader`) resolve to distinct
+/// nodes when it is injected (see [`super::resolve_distinct`]).
 #[derive(Clone, Debug)]
 pub enum Shape {
     /// One node cut off from all others.
     Isolate(Target),
-    /// Two halves (the first ⌊n/2⌋ nodes, the rest).
-    Halves,
+    /// Two halves: the first ⌊n/2⌋ nodes (the minority), the rest. Nodes
+    /// named in `minority` go in the minority first, the others follow by
+    /// name.
+    Halves {
+        /// Placed in the minority half (at most ⌊n/2⌋).
+        minority: Vec<Target>,
+    },
     /// Each node sees a majority (itself and its ring neighbours), and no
     /// two nodes see the same majority (Jepsen's majorities-ring; exact up
-    /// to 5 nodes, the same ring construction above).
-    MajoritiesRing,
-    /// Two halves and one node that sees both (Jepsen's bridge).
-    Bridge,
+    /// to 5 nodes, the same ring construction above). The ring runs through
+    /// the nodes named in `order` first, then the others by name.
+    MajoritiesRing {
+        /// The ring's first positions.
+        order: Vec<Target>,
+    },
+    /// Two halves and one node that sees both (Jepsen's bridge). Without a
+    /// chosen `bridge` it is the middle node by name.
+    Bridge {
+        /// The node that sees both halves.
+        bridge: Option<Target>,
+    },
     /// `from` cannot open connections to `to`; `to` can reach `from`.
     OneWay {
         /// The node whose flows are dropped.
         from: Target,
         /// The node that drops them.
         to: Target,
+    },
+    /// The nodes of `a` and of `b` drop each other; every other node still
+    /// sees both sides ("cut the leader from one follower while the third
+    /// sees both": `a = [Role::Leader]`, `b = [Role::Follower]`).
+    Cut {
+        /// One side.
+        a: Vec<Target>,
+        /// The other side.
+        b: Vec<Target>,
     },
     /// Explicit components: every node drops the nodes of other components.
     Components(Vec<Vec<String>>),
@@ -95,41 +119,93 @@ impl Shape {
     pub fn name(&self) -> &'static str {
         match self {
             Shape::Isolate(_) => "isolate",
-            Shape::Halves => "halves",
-            Shape::MajoritiesRing => "majorities-ring",
-            Shape::Bridge => "bridge",
+            Shape::Halves { .. } => "halves",
+            Shape::MajoritiesRing { .. } => "majorities-ring",
+            Shape::Bridge { .. } => "bridge",
             Shape::OneWay { .. } => "one-way",
+            Shape::Cut { .. } => "cut",
             Shape::Components(_) => "components",
             Shape::Grudge(_) => "grudge",
         }
     }
+
+    /// The targets to resolve at inject time, in the order [`grudge_of`]
+    /// reads their resolved names.
+    pub fn targets(&self) -> Vec<Target> {
+        match self {
+            Shape::Isolate(t) => vec![t.clone()],
+            Shape::Halves { minority } => minority.clone(),
+            Shape::MajoritiesRing { order } => order.clone(),
+            Shape::Bridge { bridge } => bridge.iter().cloned().collect(),
+            Shape::OneWay { from, to } => vec![from.clone(), to.clone()],
+            Shape::Cut { a, b } => a.iter().chain(b).cloned().collect(),
+            Shape::Components(_) | Shape::Grudge(_) => vec![],
+        }
+    }
 }
 
-/// The grudge of a shape over `nodes` (`isolated`, `from`, `to`: resolved names).
+/// `nodes` with `first` moved to the front, in `first`'s order.
+fn placed_first(nodes: &[String], first: &[String]) -> Vec<String> {
+    first
+        .iter()
+        .cloned()
+        .chain(nodes.iter().filter(|n| !first.contains(n)).cloned())
+        .collect()
+}
+
+/// The grudge of a shape over `nodes`; `resolved` holds the names of
+/// [`Shape::targets`], in that order.
 pub fn grudge_of(shape: &Shape, nodes: &[String], resolved: &[String]) -> Result<Grudge> {
     let n = nodes.len();
+    if resolved.len() != shape.targets().len() {
+        bail!(
+            "{} has {} target(s) but {} resolved name(s)",
+            shape.name(),
+            shape.targets().len(),
+            resolved.len()
+        );
+    }
+    for r in resolved {
+        if !nodes.contains(r) {
+            bail!(
+                "partition aims at `{r}`, which is not among the partitioned nodes ({})",
+                nodes.join(", ")
+            );
+        }
+    }
     let g = match shape {
         Shape::Isolate(_) => {
             let one = resolved[0].clone();
             let rest: Vec<String> = nodes.iter().filter(|x| **x != one).cloned().collect();
             Grudge::complete(&[vec![one], rest])
         }
-        Shape::Halves => {
+        Shape::Halves { .. } => {
             if n < 2 {
                 bail!("halves needs at least 2 nodes, got {n}");
             }
-            let (a, b) = nodes.split_at(n / 2);
+            if resolved.len() > n / 2 {
+                bail!(
+                    "halves of {n} nodes has a minority of {}, but {} nodes are placed in it ({}): place at most {}",
+                    n / 2,
+                    resolved.len(),
+                    resolved.join(", "),
+                    n / 2
+                );
+            }
+            let order = placed_first(nodes, resolved);
+            let (a, b) = order.split_at(n / 2);
             Grudge::complete(&[a.to_vec(), b.to_vec()])
         }
-        Shape::MajoritiesRing => {
+        Shape::MajoritiesRing { .. } => {
             if n < 3 {
                 bail!("majorities-ring needs at least 3 nodes, got {n}");
             }
+            let ring = placed_first(nodes, resolved);
             let m = n / 2 + 1;
-            let all: BTreeSet<String> = nodes.iter().cloned().collect();
+            let all: BTreeSet<String> = ring.iter().cloned().collect();
             let mut g = Grudge::new();
             for i in 0..n {
-                let window: Vec<String> = (0..m).map(|k| nodes[(i + k) % n].clone()).collect();
+                let window: Vec<String> = (0..m).map(|k| ring[(i + k) % n].clone()).collect();
                 let center = window[m / 2].clone();
                 let seen: BTreeSet<String> = window.into_iter().collect();
                 for other in all.difference(&seen) {
@@ -138,14 +214,36 @@ pub fn grudge_of(shape: &Shape, nodes: &[String], resolved: &[String]) -> Result
             }
             g
         }
-        Shape::Bridge => {
+        Shape::Bridge { .. } => {
             if n < 3 {
                 bail!("bridge needs at least 3 nodes, got {n}");
             }
-            let (a, b) = nodes.split_at(n / 2);
-            Grudge::complete(&[a.to_vec(), b[1..].to_vec()])
+            let bridge = resolved
+                .first()
+                .cloned()
+                .unwrap_or_else(|| nodes[n / 2].clone());
+            let others: Vec<String> = nodes.iter().filter(|x| **x != bridge).cloned().collect();
+            let (a, b) = others.split_at(n / 2);
+            Grudge::complete(&[a.to_vec(), b.to_vec()])
         }
         Shape::OneWay { .. } => Grudge::new().drop(&resolved[1], &resolved[0]),
+        Shape::Cut { a, .. } => {
+            let (a, b) = resolved.split_at(a.len());
+            if a.is_empty() || b.is_empty() {
+                bail!(
+                    "a cut needs a node on each side, got [{}] and [{}]",
+                    a.join(", "),
+                    b.join(", ")
+                );
+            }
+            let mut g = Grudge::new();
+            for x in a {
+                for y in b {
+                    g = g.drop(x, y).drop(y, x);
+                }
+            }
+            g
+        }
         Shape::Components(c) => Grudge::complete(c),
         Shape::Grudge(g) => g.clone(),
     };
@@ -168,6 +266,10 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub struct Partition {
     shape: Shape,
     among: Option<Vec<String>>,
+    /// A `with_*` knob given to a shape it does not fit, reported at inject.
+    misuse: Option<String>,
+    /// Each target in words and the node it resolved to (after inject).
+    aimed: Vec<(String, String)>,
     chain: String,
     grudge: Option<Grudge>,
     /// The nodes whose sidecar holds our chain.
@@ -181,6 +283,8 @@ impl Partition {
         Partition {
             shape,
             among: None,
+            misuse: None,
+            aimed: Vec::new(),
             chain: String::new(),
             grudge: None,
             applied: Vec::new(),
@@ -190,17 +294,20 @@ impl Partition {
     pub fn isolate(node: impl Into<Target>) -> Self {
         Self::new(Shape::Isolate(node.into()))
     }
-    /// Two halves.
+    /// Two halves (the minority is the first ⌊n/2⌋ nodes by name; see
+    /// [`Partition::with_minority`]).
     pub fn halves() -> Self {
-        Self::new(Shape::Halves)
+        Self::new(Shape::Halves { minority: vec![] })
     }
-    /// Jepsen's majorities ring.
+    /// Jepsen's majorities ring (through the nodes by name; see
+    /// [`Partition::with_ring_order`]).
     pub fn majorities_ring() -> Self {
-        Self::new(Shape::MajoritiesRing)
+        Self::new(Shape::MajoritiesRing { order: vec![] })
     }
-    /// Two halves joined by one bridge node.
+    /// Two halves joined by one bridge node (the middle node by name; see
+    /// [`Partition::with_bridge`]).
     pub fn bridge() -> Self {
-        Self::new(Shape::Bridge)
+        Self::new(Shape::Bridge { bridge: None })
     }
     /// `from` cannot reach `to`; `to` can reach `from`.
     pub fn one_way(from: impl Into<Target>, to: impl Into<Target>) -> Self {
@@ -208,6 +315,63 @@ impl Partition {
             from: from.into(),
             to: to.into(),
         })
+    }
+    /// The nodes of `a` and of `b` drop each other; the rest see both.
+    /// `Partition::cut([Role::Leader], [Role::Follower])` cuts the leader
+    /// from one follower; a role named on both sides or twice resolves to
+    /// distinct holders ("the other follower").
+    pub fn cut<A, B>(a: A, b: B) -> Self
+    where
+        A: IntoIterator,
+        A::Item: Into<Target>,
+        B: IntoIterator,
+        B::Item: Into<Target>,
+    {
+        Self::new(Shape::Cut {
+            a: a.into_iter().map(Into::into).collect(),
+            b: b.into_iter().map(Into::into).collect(),
+        })
+    }
+    /// For [`Partition::bridge`]: the node that sees both halves
+    /// (`Role::Leader`, a node); the other nodes split by name.
+    pub fn with_bridge(mut self, bridge: impl Into<Target>) -> Self {
+        match &mut self.shape {
+            Shape::Bridge { bridge: b } => *b = Some(bridge.into()),
+            other => self.misuse = Some(misuse("with_bridge", "Partition::bridge()", other)),
+        }
+        self
+    }
+    /// For [`Partition::halves`]: nodes placed in the minority half
+    /// (`[Role::Leader]`: the leader ends up on the small side).
+    pub fn with_minority<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Target>,
+    {
+        match &mut self.shape {
+            Shape::Halves { minority } => minority.extend(nodes.into_iter().map(Into::into)),
+            other => self.misuse = Some(misuse("with_minority", "Partition::halves()", other)),
+        }
+        self
+    }
+    /// For [`Partition::majorities_ring`]: the ring's first positions, in
+    /// order; the other nodes follow by name.
+    pub fn with_ring_order<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Target>,
+    {
+        match &mut self.shape {
+            Shape::MajoritiesRing { order } => order.extend(nodes.into_iter().map(Into::into)),
+            other => {
+                self.misuse = Some(misuse(
+                    "with_ring_order",
+                    "Partition::majorities_ring()",
+                    other,
+                ))
+            }
+        }
+        self
     }
     /// Any grudge.
     pub fn grudge(g: Grudge) -> Self {
@@ -221,6 +385,12 @@ impl Partition {
     {
         self.among = Some(nodes.into_iter().map(Into::into).collect());
         self
+    }
+
+    /// Each target in words and the node it resolved to at inject
+    /// (`("the leader", "consul-2")`), as the fault plan records it.
+    pub fn aimed(&self) -> &[(String, String)] {
+        &self.aimed
     }
 
     /// The grudge in force (after inject).
@@ -242,6 +412,13 @@ impl Partition {
         names.dedup();
         names
     }
+}
+
+fn misuse(knob: &str, fits: &str, shape: &Shape) -> String {
+    format!(
+        "`{knob}` aims {fits}, not a {} partition: build it from {fits}",
+        shape.name()
+    )
 }
 
 /// A node's IP on the lab network.
@@ -279,23 +456,48 @@ impl Fault for Partition {
                             )
                         })
                         .collect();
-                format!("{} ({})", self.shape.name(), parts.join("; "))
+                let aimed: Vec<String> = self
+                    .aimed
+                    .iter()
+                    .map(|(t, n)| {
+                        if t == n {
+                            n.clone()
+                        } else {
+                            format!("{t} = {n}")
+                        }
+                    })
+                    .collect();
+                if aimed.is_empty() {
+                    format!("{} ({})", self.shape.name(), parts.join("; "))
+                } else {
+                    format!(
+                        "{} aimed at {} ({})",
+                        self.shape.name(),
+                        aimed.join(", "),
+                        parts.join("; ")
+                    )
+                }
             }
             None => self.shape.name().to_string(),
         }
     }
 
     async fn inject(&mut self, lab: &LabCtx) -> Result<()> {
-        let nodes = self.nodes(lab);
-        let targets: Vec<Target> = match &self.shape {
-            Shape::Isolate(t) => vec![t.clone()],
-            Shape::OneWay { from, to } => vec![from.clone(), to.clone()],
-            _ => vec![],
-        };
-        let mut resolved = Vec::new();
-        for t in targets {
-            resolved.push(Resolved::new(t).get(lab).await?.name);
+        if let Some(m) = &self.misuse {
+            bail!("{m}");
         }
+        let nodes = self.nodes(lab);
+        let targets = self.shape.targets();
+        let resolved: Vec<String> = resolve_distinct(lab, &targets)
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        self.aimed = targets
+            .iter()
+            .map(|t| t.to_string())
+            .zip(resolved.iter().cloned())
+            .collect();
         let grudge = grudge_of(&self.shape, &nodes, &resolved)?;
         let mut ips = BTreeMap::new();
         for name in &nodes {
@@ -406,6 +608,8 @@ impl Fault for Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::pick_distinct;
+    use crate::lab::Role;
 
     fn five() -> Vec<String> {
         (1..=5).map(|i| format!("n{i}")).collect()
@@ -426,17 +630,17 @@ mod tests {
     #[test]
     fn shapes_on_five_nodes_match_jepsen() {
         let n = five();
-        let halves = grudge_of(&Shape::Halves, &n, &[]).unwrap();
+        let halves = grudge_of(&Shape::Halves { minority: vec![] }, &n, &[]).unwrap();
         assert_eq!(
             matrix(&halves, &n),
             ["11...", "11...", "..111", "..111", "..111"]
         );
-        let bridge = grudge_of(&Shape::Bridge, &n, &[]).unwrap();
+        let bridge = grudge_of(&Shape::Bridge { bridge: None }, &n, &[]).unwrap();
         assert_eq!(
             matrix(&bridge, &n),
             ["111..", "111..", "11111", "..111", "..111"]
         );
-        let ring = grudge_of(&Shape::MajoritiesRing, &n, &[]).unwrap();
+        let ring = grudge_of(&Shape::MajoritiesRing { order: vec![] }, &n, &[]).unwrap();
         assert_eq!(
             matrix(&ring, &n),
             ["11..1", "111..", ".111.", "..111", "1..11"]
@@ -469,13 +673,134 @@ mod tests {
     #[test]
     fn every_node_of_the_ring_sees_a_distinct_majority() {
         let n = five();
-        let ring = grudge_of(&Shape::MajoritiesRing, &n, &[]).unwrap();
+        let ring = grudge_of(&Shape::MajoritiesRing { order: vec![] }, &n, &[]).unwrap();
         let seen: BTreeSet<Vec<String>> = n
             .iter()
             .map(|a| n.iter().filter(|b| !ring.drops(a, b)).cloned().collect())
             .collect();
         assert_eq!(seen.len(), 5);
         assert!(seen.iter().all(|s| s.len() == 3));
+    }
+
+    fn node(n: &str) -> Target {
+        Target::Node(n.into())
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_shape_can_be_aimed_at_chosen_nodes() {
+        let n = five();
+        // The bridge is n1, not the middle node; n2+n3 | n4+n5.
+        let bridge = Shape::Bridge {
+            bridge: Some(node("n1")),
+        };
+        let g = grudge_of(&bridge, &n, &names(&["n1"])).unwrap();
+        assert_eq!(
+            matrix(&g, &n),
+            ["11111", "111..", "111..", "1..11", "1..11"]
+        );
+        // n5 and n1 are the minority.
+        let halves = Shape::Halves {
+            minority: vec![node("n5"), node("n1")],
+        };
+        let g = grudge_of(&halves, &n, &names(&["n5", "n1"])).unwrap();
+        assert_eq!(
+            matrix(&g, &n),
+            ["1...1", ".111.", ".111.", ".111.", "1...1"]
+        );
+        // The ring runs n3, n1, n2, n4, n5: still a distinct majority each.
+        let ring = Shape::MajoritiesRing {
+            order: vec![node("n3")],
+        };
+        let g = grudge_of(&ring, &n, &names(&["n3"])).unwrap();
+        let seen: BTreeSet<Vec<String>> = n
+            .iter()
+            .map(|a| n.iter().filter(|b| !g.drops(a, b)).cloned().collect())
+            .collect();
+        assert_eq!(seen.len(), 5);
+        assert_ne!(
+            matrix(&g, &n),
+            matrix(
+                &grudge_of(&Shape::MajoritiesRing { order: vec![] }, &n, &[]).unwrap(),
+                &n
+            )
+        );
+        // Cut n1 from n2 only: everyone else sees both.
+        let cut = Shape::Cut {
+            a: vec![node("n1")],
+            b: vec![node("n2")],
+        };
+        let g = grudge_of(&cut, &n, &names(&["n1", "n2"])).unwrap();
+        assert_eq!(
+            matrix(&g, &n),
+            ["1.111", ".1111", "11111", "11111", "11111"]
+        );
+    }
+
+    #[test]
+    fn cutting_the_leader_from_one_follower_is_a_bridge_through_the_other() {
+        // The user's hand-built grudge from the Raft postmortem, three nodes.
+        let n = names(&["consul-1", "consul-2", "consul-3"]);
+        let cut = Shape::Cut {
+            a: vec![Target::Role(Role::Leader)],
+            b: vec![Target::Role(Role::Follower)],
+        };
+        let g = grudge_of(&cut, &n, &names(&["consul-3", "consul-1"])).unwrap();
+        let bridge = Shape::Bridge {
+            bridge: Some(Target::Role(Role::Follower)),
+        };
+        let b = grudge_of(&bridge, &n, &names(&["consul-2"])).unwrap();
+        assert_eq!(matrix(&g, &n), matrix(&b, &n));
+        assert_eq!(matrix(&g, &n), ["11.", "111", ".11"]);
+    }
+
+    #[test]
+    fn a_role_named_twice_takes_its_next_holder() {
+        let follower = Target::Role(Role::Follower);
+        let targets = [
+            Target::Role(Role::Leader),
+            follower.clone(),
+            follower.clone(),
+        ];
+        let holders = [names(&["c2"]), names(&["c1", "c3"]), names(&["c1", "c3"])];
+        assert_eq!(pick_distinct(&targets, &holders).unwrap(), [0, 0, 1]);
+        // A third follower of a three-node cluster does not exist.
+        let too_many = [follower.clone(), follower.clone(), follower];
+        let err = pick_distinct(
+            &too_many,
+            &[
+                names(&["c1", "c3"]),
+                names(&["c1", "c3"]),
+                names(&["c1", "c3"]),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`the follower` is named 3 times"), "{err}");
+    }
+
+    #[test]
+    fn aiming_errors_name_the_fix() {
+        let n = five();
+        let halves = Shape::Halves {
+            minority: vec![node("n1"), node("n2"), node("n3")],
+        };
+        let err = grudge_of(&halves, &n, &names(&["n1", "n2", "n3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("place at most 2"), "{err}");
+        let err = grudge_of(&Shape::Isolate(node("zz")), &n, &names(&["zz"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not among the partitioned nodes"), "{err}");
+        let p = Partition::halves().with_bridge(node("n1"));
+        assert!(p
+            .misuse
+            .unwrap()
+            .contains("build it from Partition::bridge()"));
     }
 
     #[test]

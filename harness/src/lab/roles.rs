@@ -41,6 +41,13 @@ pub trait RoleResolver: Send + Sync {
     /// The node holding `role` now, `Ok(None)` if this fixture does not
     /// know the role, or an error if it should but cannot tell.
     async fn resolve(&self, lab: &LabCtx, role: &Role) -> Result<Option<Node>>;
+
+    /// Every node holding `role` now, preferred first (`Role::Follower`:
+    /// each follower), for faults that name a role more than once. The
+    /// default is [`RoleResolver::resolve`]'s one node.
+    async fn holders(&self, lab: &LabCtx, role: &Role) -> Result<Option<Vec<Node>>> {
+        Ok(self.resolve(lab, role).await?.map(|n| vec![n]))
+    }
 }
 
 impl LabCtx {
