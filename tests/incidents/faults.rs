@@ -192,3 +192,146 @@ async fn faults_aimed_by_role_at_inject_time(lab: &mut Lab) -> Outcome {
     );
     Ok(())
 }
+
+/// Partitions aimed by Raft role on a real three-server Consul cluster:
+/// "cut the leader from one follower while the third sees both", then a
+/// bridge through the leader, then the two followers cut from each other
+/// (a role named twice takes its next holder). Each shape is measured with
+/// TCP connects to the server RPC port (8300) and recorded with the nodes
+/// the roles resolved to.
+#[incident(
+    postmortem = "harness-faults",
+    variant = after,
+    budget = "30s",
+    timeout = "4m",
+    requires = [consul],
+    tags = [faults]
+)]
+async fn partitions_aimed_by_raft_role(lab: &mut Lab) -> Outcome {
+    use fixtures::consul::raft::RaftState;
+    use fixtures::consul::ConsulCluster;
+    let consul = lab.start(ConsulCluster::servers(3)).await?;
+    let servers = consul.server_names().to_vec();
+    // Row a, column b: can a open a connection to b's RPC port?
+    let measure = |lab: LabCtx, servers: Vec<String>| async move {
+        let mut rows = Vec::new();
+        for a in &servers {
+            let node = lab.node(a).expect("a Consul server");
+            let mut row = String::new();
+            for b in &servers {
+                let probe = format!("timeout 1.5 bash -c '</dev/tcp/{b}/8300'");
+                let open = a == b || lab.exec(&node, &["bash", "-c", &probe]).await?.success();
+                row.push(if open { '1' } else { '.' });
+            }
+            rows.push(row);
+        }
+        anyhow::Ok(rows)
+    };
+    let index = |name: &str| servers.iter().position(|s| s == name).expect("a server");
+    let expect = |cut: &[(usize, usize)]| -> Vec<String> {
+        (0..3)
+            .map(|a| {
+                (0..3)
+                    .map(|b| {
+                        if cut.contains(&(a, b)) || cut.contains(&(b, a)) {
+                            '.'
+                        } else {
+                            '1'
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    lab.phase("fault").await;
+    for name in [
+        "cut_leader_from_a_follower",
+        "bridge_through_the_leader",
+        "cut_a_follower_from_the_other",
+    ] {
+        // Healing a cut can depose the leader (the cut-off follower comes
+        // back with a higher term): each shape is computed from the leader
+        // of a settled cluster, just before it is injected.
+        consul.wait_ready(Duration::from_secs(60)).await?;
+        let leader = consul.leader_name().await?;
+        let f: Vec<String> = servers.iter().filter(|s| **s != leader).cloned().collect();
+        let (l, f1, f2) = (index(&leader), index(&f[0]), index(&f[1]));
+        let (partition, expected, aimed) = match name {
+            "cut_leader_from_a_follower" => (
+                Partition::cut([Role::Leader], [Role::Follower]),
+                expect(&[(l, f1)]),
+                format!("the leader = {leader}, the follower = {}", f[0]),
+            ),
+            "bridge_through_the_leader" => (
+                Partition::bridge().with_bridge(Role::Leader),
+                expect(&[(f1, f2)]),
+                format!("the leader = {leader}"),
+            ),
+            _ => (
+                Partition::cut([Role::Follower], [Role::Follower]),
+                expect(&[(f1, f2)]),
+                format!("the follower = {}, the follower = {}", f[0], f[1]),
+            ),
+        };
+        let guard = lab.inject(partition).await?;
+        let got = measure(lab.clone(), servers.clone()).await?;
+        if name == "cut_leader_from_a_follower" {
+            // The cut-off follower's own view: no word from the leader for
+            // longer than Raft's heartbeat timeout, so it campaigns (or is
+            // about to), while the cluster as a whole still has its leader.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let cut_off = consul.raft_stats(&f[0]).await?;
+            let silent = cut_off
+                .last_contact
+                .is_none_or(|c| c > Duration::from_secs(1));
+            require(
+                lab,
+                "raft_view.cut_off_follower_lost_its_leader",
+                silent || cut_off.state != RaftState::Follower,
+                format!("{} sees {cut_off:?}", f[0]),
+            );
+        }
+        let described = guard.describe();
+        guard.heal().await?;
+        require(
+            lab,
+            &format!("role_partition.{name}.shape"),
+            got == expected,
+            format!("measured {got:?}, expected {expected:?} ({described})"),
+        );
+        require(
+            lab,
+            &format!("role_partition.{name}.recorded"),
+            described.contains(&aimed),
+            format!("the fault plan says `{described}`, wanted `{aimed}`"),
+        );
+    }
+    lab.phase("recover").await;
+    consul.wait_ready(Duration::from_secs(60)).await?;
+    let after = measure(lab.clone(), servers.clone()).await?;
+    // Every server's view was polled, and at least the first leader's term
+    // counts as an election won.
+    let view = consul.raft_view();
+    require(
+        lab,
+        "raft_view.every_server_polled",
+        view.servers.len() == 3 && view.elections() >= 1,
+        format!("{view:?}"),
+    );
+    let library = consul.raft_library();
+    require(
+        lab,
+        "raft_view.library_read_from_the_binary",
+        library
+            .as_ref()
+            .is_some_and(|l| l.version.starts_with("v1.")),
+        format!("{library:?}"),
+    );
+    require(
+        lab,
+        "role_partition.healed",
+        after == expect(&[]),
+        format!("{after:?}"),
+    );
+    Ok(())
+}

@@ -43,8 +43,11 @@ impl LabCtx {
         lock(&self.inner.record).faults.clone()
     }
 
-    /// Adds a checker's result to the verdict.
-    pub fn check(&self, check: Check) {
+    /// Adds a checker's result to the verdict, as the kind the incident's
+    /// `always` list makes it ([`Check::kind_under`]).
+    pub fn check(&self, mut check: Check) {
+        // `#[incident(always = [..])]`: the incident's own check policy.
+        check.kind = check.kind_under(&self.spec().always);
         tracing::info!(check = %check.name, verdict = ?check.verdict, "{}", check.detail);
         // CI logs are often all a failed run leaves: name the anomalies there.
         for example in &check.examples {
@@ -83,6 +86,8 @@ impl LabCtx {
 
     /// Appends a point (seconds since lab start, value) to a named series
     /// (memory of a node, pending RPCs...), drawn in the timeline picture.
+    /// Series named `<panel> · <line>` (`raft term · consul-1`) share one
+    /// panel, a line each; any other name is a panel of its own.
     pub fn sample(&self, series: impl Into<String>, value: f64) {
         let at = self.now().as_secs_f64();
         lock(&self.inner.record).sample(series, at, value);

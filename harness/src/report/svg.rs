@@ -2,7 +2,7 @@
 //! throughput, error rate and latency per second from the history, the
 //! report's own series as extra panels, fault windows as labelled shaded
 //! bands, phases, leader changes, OOM kills and mitigations as markers,
-//! and under it the postmortem's own timeline scaled to the run.
+//! and under it the postmortem's own timeline on its own clock.
 //!
 //! Drawn with plotters' SVG backend and its built-in text metrics: text is
 //! written as SVG `<text>` elements, so no font files or fontconfig are
@@ -150,6 +150,36 @@ fn shorten(s: &str, n: usize) -> String {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
+/// Line colours of a series panel, in order.
+const SERIES_COLORS: [RGBColor; 4] = [LEADER, OK, P99, MITIGATION];
+
+/// Separates a series' panel from its line: `raft term · consul-1` and
+/// `raft term · consul-2` are two lines of one panel, `raft term`.
+pub const SERIES_PANEL_SEPARATOR: &str = " · ";
+
+/// A series panel: its caption and its named lines.
+pub type Panel<'s> = (String, Vec<(&'s str, &'s [(f64, f64)])>);
+
+/// The report's series as panels: a series named `<panel> · <line>` joins
+/// the other lines of `<panel>`; any other series is a panel of its own.
+/// Empty series are left out.
+pub fn series_panels(
+    series: &std::collections::BTreeMap<String, Vec<(f64, f64)>>,
+) -> Vec<Panel<'_>> {
+    let mut panels: Vec<Panel> = Vec::new();
+    for (name, points) in series.iter().filter(|(_, v)| !v.is_empty()) {
+        let (panel, line) = match name.split_once(SERIES_PANEL_SEPARATOR) {
+            Some((panel, line)) => (panel, line),
+            None => (name.as_str(), name.as_str()),
+        };
+        match panels.iter_mut().find(|(p, _)| p == panel) {
+            Some((_, lines)) if panel != name => lines.push((line, points.as_slice())),
+            _ => panels.push((panel.to_string(), vec![(line, points.as_slice())])),
+        }
+    }
+    panels
+}
+
 /// A named line of points in one colour.
 type Line<'p> = (&'p str, &'p [(f64, f64)], RGBColor);
 
@@ -252,9 +282,36 @@ struct Strip<'s> {
     caption: &'s str,
     spans: Vec<(String, f64, f64, RGBAColor)>,
     marks: Vec<(String, f64, RGBColor)>,
+    /// The x axis: its end, its description, how a tick reads.
+    axis: Axis,
 }
 
-fn strip_panel(area: &Area, x_max: f64, strip: &Strip) -> anyhow::Result<()> {
+/// A strip's own time axis (the run's seconds, or the postmortem's clock).
+struct Axis {
+    x_max: f64,
+    desc: &'static str,
+    tick: fn(&f64) -> String,
+}
+
+impl Axis {
+    /// Seconds since the lab started, as the panels above.
+    fn run(x_max: f64) -> Axis {
+        Axis {
+            x_max,
+            desc: "seconds since the lab started",
+            tick: |x| format!("{x:.0}"),
+        }
+    }
+}
+
+/// `1:05` (hours:minutes) for a tick of the postmortem's clock in seconds.
+fn hours_minutes(secs: &f64) -> String {
+    let m = (secs / 60.0).round() as u64;
+    format!("{}:{:02}", m / 60, m % 60)
+}
+
+fn strip_panel(area: &Area, strip: &Strip) -> anyhow::Result<()> {
+    let x_max = strip.axis.x_max;
     let rows = 3.0;
     let mut chart = ChartBuilder::on(area)
         .margin_right(20)
@@ -269,8 +326,9 @@ fn strip_panel(area: &Area, x_max: f64, strip: &Strip) -> anyhow::Result<()> {
         .disable_mesh()
         .disable_y_axis()
         .x_labels(12)
+        .x_label_formatter(&strip.axis.tick)
         .label_style((FONT, 11))
-        .x_desc("seconds since the lab started")
+        .x_desc(strip.axis.desc)
         .draw()
         .map_err(err)?;
     // Spans fill the top row band; their names sit inside.
@@ -339,7 +397,7 @@ fn strip_panel(area: &Area, x_max: f64, strip: &Strip) -> anyhow::Result<()> {
 
 /// The observed events: phases as spans; faults, leader changes, OOM
 /// kills, deaths and mitigations as markers.
-fn observed_strip(report: &Report, windows: &[Window]) -> Strip<'static> {
+fn observed_strip(report: &Report, windows: &[Window], x_max: f64) -> Strip<'static> {
     let mut spans: Vec<(String, f64, f64, RGBAColor)> = report
         .phases
         .iter()
@@ -393,32 +451,37 @@ fn observed_strip(report: &Report, windows: &[Window]) -> Strip<'static> {
         caption: "Observed: phases, faults, leader changes, OOM kills, mitigations",
         spans,
         marks,
+        axis: Axis::run(x_max),
     }
 }
 
 /// The postmortem's timeline scaled so its last entry lands at the end of
 /// the run.
-fn postmortem_strip(dossier: &Dossier, x_max: f64) -> Strip<'static> {
+/// The postmortem's own timeline on its own clock (hours:minutes since
+/// its first entry), not squeezed onto the run's seconds: a multi-hour
+/// outage whose fault story sits in its first minutes stays readable, and
+/// the lane above says what the run did. Without offsets, entries are
+/// spaced evenly.
+fn postmortem_strip(dossier: &Dossier) -> Strip<'static> {
     let span = dossier.span().as_secs_f64();
     let n = dossier.timeline.len().max(1) as f64;
-    let scale = |i: usize, offset: f64| {
-        if span > 0.0 {
-            offset / span * x_max * 0.92
-        } else {
-            i as f64 / n * x_max
-        }
+    let (x_max, timed) = if span > 0.0 {
+        (span * 1.08, true)
+    } else {
+        (n, false)
     };
+    let at = |i: usize, offset: f64| if timed { offset } else { i as f64 };
     let mut spans = Vec::new();
     let mut open: Option<(String, f64)> = None;
     let mut color_i = 0;
     for (i, e) in dossier.timeline.iter().enumerate() {
         if let Some(p) = &e.phase {
-            let at = scale(i, e.offset_duration().as_secs_f64());
-            if let Some((name, start)) = open.take().filter(|(_, start)| *start < at) {
-                spans.push((name, start, at, PHASE_COLORS[color_i % 4].to_rgba()));
+            let x = at(i, e.offset_duration().as_secs_f64());
+            if let Some((name, start)) = open.take().filter(|(_, start)| *start < x) {
+                spans.push((name, start, x, PHASE_COLORS[color_i % 4].to_rgba()));
                 color_i += 1;
             }
-            open = Some((format!("phase {p}"), at));
+            open = Some((format!("phase {p}"), x));
         }
     }
     if let Some((name, start)) = open {
@@ -432,15 +495,28 @@ fn postmortem_strip(dossier: &Dossier, x_max: f64) -> Strip<'static> {
             let color = if e.fault.is_some() { FAULT } else { BLACK };
             (
                 format!("{}: {}", e.offset, e.what),
-                scale(i, e.offset_duration().as_secs_f64()),
+                at(i, e.offset_duration().as_secs_f64()),
                 color,
             )
         })
         .collect();
     Strip {
-        caption: "Postmortem (as told, scaled to this run)",
+        caption: "Postmortem (as told, on its own clock)",
         spans,
         marks,
+        axis: if timed {
+            Axis {
+                x_max,
+                desc: "hours:minutes since the postmortem's first entry",
+                tick: hours_minutes,
+            }
+        } else {
+            Axis {
+                x_max,
+                desc: "the postmortem's entries, in order",
+                tick: |x| format!("{}", *x as u64 + 1),
+            }
+        },
     }
 }
 
@@ -455,11 +531,7 @@ pub fn render(
         .duration_secs
         .max(b.ok_per_sec.last().map(|p| p.0 + 0.5).unwrap_or(1.0));
     let windows = fault_windows(report);
-    let series: Vec<_> = report
-        .series
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
+    let series = series_panels(&report.series);
     let mut heights = vec![180u32, 130, 180];
     heights.extend(series.iter().map(|_| 130u32));
     heights.push(150);
@@ -541,20 +613,17 @@ pub fn render(
             &windows,
             BUCKET_GAP,
         )?;
-        for (name, points) in &series {
-            line_panel(
-                next(),
-                name,
-                "",
-                x_max,
-                &[(name.as_str(), points.as_slice(), LEADER)],
-                &windows,
-                f64::INFINITY,
-            )?;
+        for (panel, lines) in &series {
+            let lines: Vec<Line> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, (name, pts))| (*name, *pts, SERIES_COLORS[i % SERIES_COLORS.len()]))
+                .collect();
+            line_panel(next(), panel, "", x_max, &lines, &windows, f64::INFINITY)?;
         }
-        strip_panel(next(), x_max, &observed_strip(report, &windows))?;
+        strip_panel(next(), &observed_strip(report, &windows, x_max))?;
         if let Some(d) = dossier {
-            strip_panel(next(), x_max, &postmortem_strip(d, x_max))?;
+            strip_panel(next(), &postmortem_strip(d))?;
         }
         root.present().map_err(err)?;
     }
@@ -579,6 +648,54 @@ mod tests {
     use super::*;
     use crate::history::Op;
     use std::time::Duration;
+
+    /// The lane that squashed the story: Roblox's 73 hours were scaled onto
+    /// a 3-minute run, so the fault (23 h) and the slow leaders (30 h) sat
+    /// seconds apart at the run's scale, unreadable beside the run's own
+    /// phases. On its own clock each entry sits at its offset, labelled in
+    /// hours:minutes.
+    #[test]
+    fn the_postmortem_lane_keeps_its_own_clock() {
+        let path = crate::paths::workspace_root().join("postmortems/roblox-2021-consul.toml");
+        let d = Dossier::load(&path).unwrap();
+        let strip = postmortem_strip(&d);
+        let hours: Vec<f64> = strip.marks.iter().map(|m| m.1 / 3600.0).collect();
+        assert_eq!(hours[..3], [0.0, 23.0, 30.0]);
+        assert!((strip.axis.x_max / 3600.0 - 73.0 * 1.08).abs() < 1e-6);
+        assert_eq!((strip.axis.tick)(&(23.0 * 3600.0 + 5.0 * 60.0)), "23:05");
+        assert!(strip
+            .axis
+            .desc
+            .contains("since the postmortem's first entry"));
+        assert!(strip
+            .spans
+            .iter()
+            .any(|s| s.0 == "phase fault" && s.1 == 23.0 * 3600.0));
+    }
+
+    #[test]
+    fn series_named_panel_dot_line_share_a_panel() {
+        let mut series = std::collections::BTreeMap::new();
+        series.insert("raft term · consul-1".to_string(), vec![(0.0, 2.0)]);
+        series.insert("raft term · consul-2".to_string(), vec![(0.0, 3.0)]);
+        series.insert("freelist bytes consul-1".to_string(), vec![(0.0, 1.0)]);
+        series.insert("empty".to_string(), vec![]);
+        let panels = series_panels(&series);
+        let shape: Vec<(String, Vec<&str>)> = panels
+            .iter()
+            .map(|(p, lines)| (p.clone(), lines.iter().map(|l| l.0).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (
+                    "freelist bytes consul-1".to_string(),
+                    vec!["freelist bytes consul-1"]
+                ),
+                ("raft term".to_string(), vec!["consul-1", "consul-2"]),
+            ]
+        );
+    }
 
     #[test]
     fn buckets_count_per_second_and_rate_errors() {
