@@ -24,6 +24,7 @@ pub const KEYS: &[&str] = &[
     "seed",
     "tags",
     "requires",
+    "always",
 ];
 
 /// The default hard limit when `timeout` is not given (6 minutes).
@@ -47,6 +48,7 @@ pub fn example(key: &str) -> &'static str {
         "seed" => "seed = 42",
         "tags" => "tags = [heavy, chat]",
         "requires" => "requires = [toxiproxy, consul]",
+        "always" => "always = [integrity, \"availability.recovery\"]",
         _ => "key = value",
     }
 }
@@ -195,6 +197,9 @@ pub struct IncidentArgs {
     /// `harness::Requirement` variant names: the implied ones first, then
     /// those written, without duplicates.
     pub requires: Vec<&'static str>,
+    /// Check names (or dotted prefixes) whose requirements must hold in
+    /// both variants.
+    pub always: Vec<String>,
 }
 
 /// Collects errors so one compile reports every problem at once.
@@ -437,6 +442,58 @@ fn tags(value: &Expr, errors: &mut Errors) -> Vec<String> {
     out
 }
 
+/// `always = [integrity, "availability.recovery"]`: check names or dotted
+/// prefixes (`integrity` covers `integrity.kv` and `integrity.register`).
+fn always(value: &Expr, errors: &mut Errors) -> Vec<String> {
+    let items = match list_items("always", value) {
+        Ok(items) => items,
+        Err(e) => {
+            errors.add(e);
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let (name, span) = if let Some(ident) = bare_ident(item) {
+            (ident.to_string(), ident.span())
+        } else if let Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) = item
+        {
+            (s.value(), s.span())
+        } else {
+            errors.push_spanned(
+                item,
+                "`always` lists check names: a name or a quoted dotted name, e.g. `always = [integrity, \"availability.recovery\"]`",
+            );
+            continue;
+        };
+        let well_formed = !name.is_empty()
+            && name.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        if !well_formed {
+            errors.push(
+                span,
+                format!(
+                    "`{name}` is not a check name: check names are lowercase words joined by dots, e.g. `integrity` or \"integrity.kv\""
+                ),
+            );
+        } else if out.contains(&name) {
+            errors.push(
+                span,
+                format!("`{name}` is listed twice in `always`: remove this one"),
+            );
+        } else {
+            out.push(name);
+        }
+    }
+    out
+}
+
 fn requires(value: &Expr, errors: &mut Errors) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     let items = match list_items("requires", value) {
@@ -527,6 +584,7 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
     let mut seed_v = None;
     let mut tags_v = Vec::new();
     let mut requires_v = Vec::new();
+    let mut always_v = Vec::new();
     let mut budget_span = None;
     // Keys an unknown key looks like a typo of: not reported missing again.
     let mut meant: Vec<&str> = Vec::new();
@@ -566,6 +624,10 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
             }
             "requires" => {
                 requires_v = requires(value, &mut errors);
+                Ok(())
+            }
+            "always" => {
+                always_v = always(value, &mut errors);
                 Ok(())
             }
             _ => unreachable!("every key in KEYS is handled"),
@@ -635,6 +697,7 @@ pub fn check(pairs: Vec<KeyValue>) -> syn::Result<IncidentArgs> {
         seed: seed_v,
         tags: tags_v,
         requires,
+        always: always_v,
     })
 }
 
@@ -665,7 +728,8 @@ mod tests {
             timeout = "6m",
             seed = 42,
             tags = [heavy, "chat"],
-            requires = [chat_gateway, toxiproxy]
+            requires = [chat_gateway, toxiproxy],
+            always = [integrity, "availability.recovery"]
         ))
         .unwrap();
         assert_eq!(
@@ -678,6 +742,7 @@ mod tests {
                 seed: Some(42),
                 tags: vec!["heavy".into(), "chat".into()],
                 requires: vec!["Docker", "Base", "ChatGateway", "Toxiproxy"],
+                always: vec!["integrity".into(), "availability.recovery".into()],
             }
         );
     }
@@ -782,6 +847,33 @@ mod tests {
         assert!(m.contains("budget = \"90s\""), "{m}");
         let m = one_message(quote!(postmortem = "p", variant = after));
         assert!(m.starts_with("missing key `budget`"), "{m}");
+    }
+
+    #[test]
+    fn always_takes_check_names_and_says_how_to_write_them() {
+        let all = messages(quote!(
+            postmortem = "p",
+            variant = before,
+            budget = "1s",
+            always = [integrity, "Integrity.KV", integrity, 3]
+        ));
+        assert_eq!(all.len(), 3, "{all:#?}");
+        assert!(
+            all[0].contains("`Integrity.KV` is not a check name"),
+            "{all:#?}"
+        );
+        assert!(
+            all[1].contains("`integrity` is listed twice in `always`"),
+            "{all:#?}"
+        );
+        assert!(all[2].contains("a quoted dotted name"), "{all:#?}");
+        let m = one_message(quote!(
+            postmortem = "p",
+            variant = before,
+            budget = "1s",
+            always = integrity
+        ));
+        assert!(m.contains("`always` must be a list in brackets"), "{m}");
     }
 
     #[test]

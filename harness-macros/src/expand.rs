@@ -64,6 +64,7 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
         seed,
         tags,
         requires,
+        always,
     } = args;
     let variant = format_ident!("{}", variant);
     let seed = match seed {
@@ -88,6 +89,7 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
             seed: #seed,
             tags: ::std::vec![#(::std::string::String::from(#tags)),*],
             requires: ::std::vec![#(::harness::__macro_support::Requirement::#requires),*],
+            always: ::std::vec![#(::std::string::String::from(#always)),*],
         }
     }
 }

@@ -40,6 +40,18 @@ use proc_macro::TokenStream;
 /// | `seed`       | integer: `42`                           | no (random) | fixes the run's randomness; the seed used is always printed and recorded |
 /// | `tags`       | list of names or strings: `[heavy, chat]` | no     | free-form labels for filtering and grouping |
 /// | `requires`   | list of `docker`, `base`, `toxiproxy`, `consul`, `consul_legacy`, `mongo`, `chat_gateway`, `chromium` | no | systems without which the test skips with a reason (`docker` and `base` are always implied; `INCIDENT_REQUIRE_DOCKER=1` turns skips into failures) |
+/// | `always`     | list of check names or dotted prefixes: `[integrity, "availability.recovery"]` | no | requirement checks that must hold in *both* variants (`integrity` covers `integrity.kv`, `integrity.register`, ...) |
+///
+/// The check policy per variant. Every check a scenario records has a
+/// kind: a *signature* (the outage's mark) counts only in a `before`
+/// variant, a *requirement* (recovery within budget, nothing acknowledged
+/// lost) only in an `after` variant, an *always* check (nothing invented)
+/// in both. So by default a `before` variant that loses data still passes
+/// if it reproduced its signature. Where the postmortem says no data was
+/// lost, write `always = [integrity]`: those requirements then count in the
+/// `before` variant too, and the snapshot shows them as `kind: always`.
+/// `requires` is per test function, so each variant lists exactly the
+/// systems it runs (a `before` on `consul_legacy`, its `after` on `consul`).
 ///
 /// Durations are one or more `<integer><unit>` pairs with units `ms`, `s`,
 /// `m`, `h`: `"90s"`, `"6m"`, `"1m30s"`, `"250ms"`, `"2h"`. They are read

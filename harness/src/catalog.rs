@@ -32,6 +32,8 @@ pub struct Entry {
     pub requires: Vec<String>,
     /// `tags = [..]`.
     pub tags: Vec<String>,
+    /// `always = [..]`: checks that must hold in both variants.
+    pub always: Vec<String>,
 }
 
 impl Entry {
@@ -114,6 +116,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Entry>> {
             timeout: quoted(args, "timeout"),
             requires: list(args, "requires"),
             tags: list(args, "tags"),
+            always: list(args, "always"),
         });
     }
     Ok(out)
@@ -162,7 +165,7 @@ fn list(args: &str, key: &str) -> Vec<String> {
     };
     v[..v.find(']').unwrap_or(v.len())]
         .split(',')
-        .map(|s| s.trim().to_string())
+        .map(|s| s.trim().trim_matches('"').to_string())
         .filter(|s| !s.is_empty())
         .collect()
 }

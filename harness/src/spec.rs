@@ -61,6 +61,13 @@ pub struct IncidentSpec {
     pub tags: Vec<String>,
     /// Systems without which the incident skips.
     pub requires: Vec<Requirement>,
+    /// Check names or dotted prefixes (`integrity` covers `integrity.kv`)
+    /// whose requirement checks must hold in *both* variants
+    /// (`#[incident(always = [integrity])]`): by default a requirement
+    /// counts only in an after variant (see `Check::kind_under` in the
+    /// verdict module, which the lab applies to every check it records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub always: Vec<String>,
 }
 
 impl IncidentSpec {
@@ -78,6 +85,7 @@ impl IncidentSpec {
             seed: None,
             tags: Vec::new(),
             requires: vec![Requirement::Docker],
+            always: Vec::new(),
         }
     }
 

@@ -166,6 +166,29 @@ impl Check {
         check
     }
 
+    /// The kind this check counts as in an incident whose `always` list
+    /// (`#[incident(always = [integrity])]`) is `always`: a requirement
+    /// named there, by its name or a dotted prefix of it (`integrity`
+    /// covers `integrity.kv`), becomes [`CheckKind::Always`] and must hold
+    /// in the before variant too; every other check keeps its kind. The
+    /// defaults: a *before* variant is judged on its signatures and
+    /// always-checks, an *after* variant on its requirements and
+    /// always-checks.
+    pub fn kind_under(&self, always: &[String]) -> CheckKind {
+        let listed = always.iter().any(|p| {
+            self.name == *p
+                || self
+                    .name
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+        if listed && self.kind == CheckKind::Requirement {
+            CheckKind::Always
+        } else {
+            self.kind
+        }
+    }
+
     /// Whether the incident passes with this check as it is: valid, or
     /// undecided with a stated [`UnknownPolicy::Pass`].
     pub fn passes(&self) -> bool {
@@ -221,6 +244,35 @@ impl Check {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn always_promotes_listed_requirements_by_name_or_dotted_prefix() {
+        let always = ["integrity".to_string(), "availability.recovery".to_string()];
+        let kind =
+            |name: &str, kind| Check::new(name, kind, Verdict::Invalid, "").kind_under(&always);
+        assert_eq!(
+            kind("integrity.kv", CheckKind::Requirement),
+            CheckKind::Always
+        );
+        assert_eq!(kind("integrity", CheckKind::Requirement), CheckKind::Always);
+        assert_eq!(
+            kind("availability.recovery", CheckKind::Requirement),
+            CheckKind::Always
+        );
+        // A prefix is a whole dotted word, and signatures keep their kind.
+        assert_eq!(
+            kind("integrityx.kv", CheckKind::Requirement),
+            CheckKind::Requirement
+        );
+        assert_eq!(
+            kind("availability", CheckKind::Requirement),
+            CheckKind::Requirement
+        );
+        assert_eq!(
+            kind("integrity.kv", CheckKind::Signature),
+            CheckKind::Signature
+        );
+    }
 
     /// Roblox before on 2 cores: the freelist signature reproduced, the
     /// streaming contention not (x1.04 of the x3 it needs), with `policy`.

@@ -7,7 +7,8 @@ use harness::prelude::*;
 
 /// Every key given: the lab's spec holds exactly what the attribute says.
 #[incident(postmortem = "macro-expand-all-keys", variant = after, budget = "1m30s",
-           timeout = "2m", seed = 42, tags = [attribute, "expansion"], requires = [base])]
+           timeout = "2m", seed = 42, tags = [attribute, "expansion"], requires = [base],
+           always = [integrity])]
 async fn every_key_reaches_the_spec(lab: &mut Lab) -> Outcome {
     let spec = lab.spec().clone();
     assert_eq!(spec.name, "every_key_reaches_the_spec");
@@ -26,6 +27,22 @@ async fn every_key_reaches_the_spec(lab: &mut Lab) -> Outcome {
         vec!["attribute".to_string(), "expansion".to_string()]
     );
     assert_eq!(spec.requires, vec![Requirement::Docker, Requirement::Base]);
+    assert_eq!(spec.always, vec!["integrity".to_string()]);
+    // The lab records a listed requirement as an always-check.
+    lab.check(checker::Check::requirement(
+        "integrity.kv",
+        true,
+        "none lost",
+    ));
+    let kinds: Vec<_> = lab
+        .checks()
+        .iter()
+        .map(|c| (c.name.clone(), c.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("integrity.kv".to_string(), checker::CheckKind::Always)]
+    );
     lab.check(checker::Check::requirement(
         "spec.from_attribute",
         true,
@@ -45,6 +62,7 @@ pub async fn defaults_reach_the_spec(lab: &mut harness::Lab) -> harness::Outcome
     assert_eq!(spec.seed, None);
     assert!(spec.tags.is_empty());
     assert_eq!(spec.requires, vec![Requirement::Docker, Requirement::Base]);
+    assert!(spec.always.is_empty());
     lab.check(checker::Check::signature(
         "spec.defaults",
         true,

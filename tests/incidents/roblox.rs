@@ -10,13 +10,16 @@ use scenarios::roblox_2021::{self, Scale};
 /// is measured in the same run; not reproduced at this scale it is an
 /// unknown signature with its ratio, which the scenario lets pass
 /// (`UnknownPolicy::Pass`): the verdict is `unknown`, the test passes.
+/// Roblox lost no data in 2021: the KV and register integrity checks must
+/// hold here too (`always = [integrity]`), not only after the fixes.
 #[incident(
     postmortem = "roblox-2021-consul",
     variant = before,
     budget = "90s",
     timeout = "6m",
     requires = [consul_legacy],
-    tags = [heavy, consul]
+    tags = [heavy, consul],
+    always = [integrity]
 )]
 async fn roblox_consul_before(lab: &mut Lab) -> Outcome {
     let report = roblox_2021::run(lab, Scale::ci()).await?;

@@ -131,6 +131,7 @@ mod tests {
             timeout: None,
             requires: vec![],
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            always: vec![],
         }
     }
 

@@ -475,6 +475,22 @@ mod tests {
         assert_eq!(Report::judge(Variant::Before, &[not]), Verdict::Invalid);
     }
 
+    /// The history the default policy let through: a before variant that
+    /// reproduced its signature *and* lost an acknowledged write passed,
+    /// because integrity is a requirement and before variants judge only
+    /// signatures. With `always = [integrity]` the loss fails it.
+    #[test]
+    fn always_makes_a_before_variant_fail_on_lost_writes() {
+        let sig = Check::signature("log_store.slow_leader", true, "x6");
+        let lost = Check::requirement("integrity.kv", false, "1 acknowledged write lost");
+        let default = [sig.clone(), lost.clone()];
+        assert!(Report::passes(Variant::Before, &default), "the old policy");
+        let mut strict = lost.clone();
+        strict.kind = strict.kind_under(&["integrity".to_string()]);
+        assert_eq!(strict.kind, CheckKind::Always);
+        assert!(!Report::passes(Variant::Before, &[sig, strict]));
+    }
+
     /// The report that fooled the index (issue 12): roblox before recorded
     /// the streaming contention it did not reproduce on 2 cores as a valid
     /// requirement, beside the reproduced freelist signature: plain valid.
