@@ -34,9 +34,14 @@ pub struct Dossier {
     /// The hard limit of one run (`"6m"`, default 6 minutes).
     #[serde(default)]
     pub timeout: Option<String>,
-    /// Requirement names the incident needs (`consul`, `toxiproxy`...).
+    /// Requirement names the incident needs (`consul`, `toxiproxy`...),
+    /// both variants unless `requires_before` says otherwise.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// The *before* variant's requirements where they differ from
+    /// `requires` (Roblox's before runs the pre-fix Consul: `consul_legacy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_before: Option<Vec<String>>,
     /// What happened, in order.
     pub timeline: Vec<TimelineEntry>,
     /// What fixed it, or was promised to.
@@ -166,7 +171,11 @@ impl Dossier {
                 check(a, "mitigation at")?;
             }
         }
-        for r in &dossier.requires {
+        for r in dossier
+            .requires
+            .iter()
+            .chain(dossier.requires_before.iter().flatten())
+        {
             if !crate::spec::Requirement::ALL
                 .iter()
                 .any(|k| k.as_str() == r)
@@ -185,6 +194,15 @@ impl Dossier {
             }
         }
         Ok(dossier)
+    }
+
+    /// The requirement names of `variant`'s incident: `requires_before`
+    /// for a before variant when given, else `requires`.
+    pub fn requires_for(&self, variant: crate::spec::Variant) -> &[String] {
+        match (variant, &self.requires_before) {
+            (crate::spec::Variant::Before, Some(before)) => before,
+            _ => &self.requires,
+        }
     }
 
     /// Reads and parses a dossier file.

@@ -16,6 +16,7 @@
 //! skeleton never passes silently.
 
 use crate::postmortem::Dossier;
+use crate::spec::Variant;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -206,6 +207,23 @@ fn register(file: &Path, line: &str, block: Option<&str>) -> Result<bool> {
     Ok(true)
 }
 
+/// `requires = [..],` on its own attribute line, or nothing.
+fn requires_line(requires: &[String]) -> String {
+    if requires.is_empty() {
+        String::new()
+    } else {
+        format!("\n    requires = [{}],", requires.join(", "))
+    }
+}
+
+fn or_docker(requires: &[String]) -> String {
+    if requires.is_empty() {
+        "docker".into()
+    } else {
+        requires.join(", ")
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -228,12 +246,12 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
         ("budget", d.budget.clone()),
         ("timeout", timeout.clone()),
         (
-            "requires_line",
-            if d.requires.is_empty() {
-                String::new()
-            } else {
-                format!("\n    requires = [{}],", d.requires.join(", "))
-            },
+            "requires_before_line",
+            requires_line(d.requires_for(Variant::Before)),
+        ),
+        (
+            "requires_after_line",
+            requires_line(d.requires_for(Variant::After)),
         ),
         ("span", span),
         ("run_steps", shape.run_steps),
@@ -241,10 +259,11 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
         ("phase_helpers", shape.phase_helpers),
         (
             "requires_md",
-            if d.requires.is_empty() {
-                "docker".into()
-            } else {
-                d.requires.join(", ")
+            match &d.requires_before {
+                Some(before) if *before != d.requires => {
+                    format!("{} (before: {})", or_docker(&d.requires), or_docker(before))
+                }
+                _ => or_docker(&d.requires),
             },
         ),
         (
@@ -581,6 +600,31 @@ mod tests {
             }
             assert!(g.dossier_md.contains(&d.title));
         }
+    }
+
+    /// Both variants used to get the dossier's one `requires`, so Roblox's
+    /// before asked for the current Consul it does not run.
+    #[test]
+    fn each_variant_gets_its_own_requirements() {
+        let g = generate("roblox_2021", &seed("roblox-2021-consul"), "x.toml");
+        let before = g.test.find("variant = before").unwrap();
+        let after = g.test.find("variant = after").unwrap();
+        assert!(
+            g.test[before..after].contains("requires = [consul_legacy],"),
+            "{}",
+            g.test
+        );
+        assert!(
+            g.test[after..].contains("requires = [consul],"),
+            "{}",
+            g.test
+        );
+        assert!(
+            g.dossier_md
+                .contains("Requires: consul (before: consul_legacy)"),
+            "{}",
+            g.dossier_md
+        );
     }
 
     #[test]
