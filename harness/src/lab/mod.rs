@@ -148,6 +148,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `[weibo_2017_after   12.3s] phase fault`: an incident's progress line.
+pub fn progress_line(incident: &str, at: Duration, phase: &str) -> String {
+    format!("[{incident} {:>6.1}s] phase {phase}", at.as_secs_f64())
+}
+
 impl LabCtx {
     /// The Docker connection.
     pub fn docker(&self) -> &Docker {
@@ -209,6 +214,11 @@ impl LabCtx {
     pub async fn phase(&self, name: &str) {
         tracing::info!(phase = name, "phase");
         self.inner.timeline.phase(name);
+        // One line per phase change, past libtest's capture, so a long run
+        // shows where it is (`INCIDENT_PROGRESS=0` silences it).
+        if std::env::var("INCIDENT_PROGRESS").as_deref() != Ok("0") {
+            crate::console::loud(&progress_line(&self.spec().name, self.now(), name));
+        }
     }
 
     /// Marks a mitigation on the timeline (what operators did on the day).
@@ -244,5 +254,18 @@ impl LabCtx {
     /// Every node on the lab network, by name.
     pub fn nodes(&self) -> Vec<Node> {
         lock(&self.inner.nodes).values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_names_the_incident_the_time_and_the_phase() {
+        assert_eq!(
+            progress_line("weibo_2017_after", Duration::from_millis(12_345), "fault"),
+            "[weibo_2017_after   12.3s] phase fault"
+        );
     }
 }
