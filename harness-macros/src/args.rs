@@ -404,30 +404,41 @@ fn list_items<'e>(key: &str, value: &'e Expr) -> syn::Result<Vec<&'e Expr>> {
     }
 }
 
-fn tags(value: &Expr, errors: &mut Errors) -> Vec<String> {
-    let items = match list_items("tags", value) {
+/// Calls `each` with every item of a list of names or strings (`[heavy,
+/// "chat"]`) and its span, in order; any other item is an error saying
+/// `hint`.
+fn each_name_or_string(
+    key: &str,
+    value: &Expr,
+    hint: &str,
+    errors: &mut Errors,
+    mut each: impl FnMut(String, Span, &mut Errors),
+) {
+    let items = match list_items(key, value) {
         Ok(items) => items,
         Err(e) => {
             errors.add(e);
-            return Vec::new();
+            return;
         }
     };
-    let mut out: Vec<String> = Vec::new();
     for item in items {
-        let (tag, span) = if let Some(ident) = bare_ident(item) {
-            (ident.to_string(), ident.span())
+        if let Some(ident) = bare_ident(item) {
+            each(ident.to_string(), ident.span(), errors);
         } else if let Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) = item
         {
-            (s.value(), s.span())
+            each(s.value(), s.span(), errors);
         } else {
-            errors.push_spanned(
-                item,
-                "a tag is a name or a string: write e.g. `tags = [heavy, \"chat\"]`",
-            );
-            continue;
-        };
+            errors.push_spanned(item, hint);
+        }
+    }
+}
+
+fn tags(value: &Expr, errors: &mut Errors) -> Vec<String> {
+    let hint = "a tag is a name or a string: write e.g. `tags = [heavy, \"chat\"]`";
+    let mut out: Vec<String> = Vec::new();
+    each_name_or_string("tags", value, hint, errors, |tag, span, errors| {
         if tag.trim().is_empty() {
             errors.push(span, "empty tag: remove it or write a name, e.g. `heavy`");
         } else if out.contains(&tag) {
@@ -438,36 +449,16 @@ fn tags(value: &Expr, errors: &mut Errors) -> Vec<String> {
         } else {
             out.push(tag);
         }
-    }
+    });
     out
 }
 
 /// `always = [integrity, "availability.recovery"]`: check names or dotted
 /// prefixes (`integrity` covers `integrity.kv` and `integrity.register`).
 fn always(value: &Expr, errors: &mut Errors) -> Vec<String> {
-    let items = match list_items("always", value) {
-        Ok(items) => items,
-        Err(e) => {
-            errors.add(e);
-            return Vec::new();
-        }
-    };
+    let hint = "`always` lists check names: a name or a quoted dotted name, e.g. `always = [integrity, \"availability.recovery\"]`";
     let mut out: Vec<String> = Vec::new();
-    for item in items {
-        let (name, span) = if let Some(ident) = bare_ident(item) {
-            (ident.to_string(), ident.span())
-        } else if let Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) = item
-        {
-            (s.value(), s.span())
-        } else {
-            errors.push_spanned(
-                item,
-                "`always` lists check names: a name or a quoted dotted name, e.g. `always = [integrity, \"availability.recovery\"]`",
-            );
-            continue;
-        };
+    each_name_or_string("always", value, hint, errors, |name, span, errors| {
         let well_formed = !name.is_empty()
             && name.split('.').all(|part| {
                 !part.is_empty()
@@ -490,7 +481,7 @@ fn always(value: &Expr, errors: &mut Errors) -> Vec<String> {
         } else {
             out.push(name);
         }
-    }
+    });
     out
 }
 
