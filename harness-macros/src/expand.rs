@@ -90,6 +90,8 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
             tags: ::std::vec![#(::std::string::String::from(#tags)),*],
             requires: ::std::vec![#(::harness::__macro_support::Requirement::#requires),*],
             always: ::std::vec![#(::std::string::String::from(#always)),*],
+            // The runner resolves them from the dossier (and `INCIDENT_MITIGATIONS`).
+            mitigations: ::std::default::Default::default(),
         }
     }
 }

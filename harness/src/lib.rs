@@ -29,6 +29,7 @@ pub mod images;
 pub mod lab;
 #[doc(hidden)]
 pub mod labels;
+pub mod mitigations;
 mod paths;
 pub mod postmortem;
 pub mod record;

@@ -71,6 +71,11 @@ pub struct TimelineEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mitigation {
+    /// The name a scenario asks for it by (`lab.mitigated("bounded_backlog")`)
+    /// and `INCIDENT_MITIGATIONS` / `incident ablate` switch it by; lower
+    /// snake case, required when `after = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// What was done or promised.
     pub what: String,
     /// When (offset), if it happened during the outage.
@@ -166,9 +171,33 @@ impl Dossier {
             }
             last = offset;
         }
+        let mut names: Vec<&str> = Vec::new();
         for m in &dossier.mitigations {
             if let Some(a) = &m.at {
                 check(a, "mitigation at")?;
+            }
+            let what = at(&format!("\"{}\"", m.what));
+            match &m.name {
+                Some(n) => {
+                    crate::mitigations::check_name(n)
+                        .map_err(|e| err(at(&format!("\"{n}\"")), e))?;
+                    if names.contains(&n.as_str()) {
+                        return Err(err(
+                            at(&format!("\"{n}\"")),
+                            format!(
+                                "mitigation name `{n}` is given twice: name each mitigation once"
+                            ),
+                        ));
+                    }
+                    names.push(n);
+                }
+                None if m.after => {
+                    return Err(err(
+                        what,
+                        "an `after = true` mitigation needs a `name` (lower snake case, like `bounded_backlog`): the after variant's scenario asks for it by that name".into(),
+                    ));
+                }
+                None => {}
             }
         }
         for r in dossier
@@ -203,6 +232,15 @@ impl Dossier {
             (crate::spec::Variant::Before, Some(before)) => before,
             _ => &self.requires,
         }
+    }
+
+    /// The names of the mitigations the *after* variant has, in order.
+    pub fn mitigation_names(&self) -> Vec<String> {
+        self.mitigations
+            .iter()
+            .filter(|m| m.after)
+            .filter_map(|m| m.name.clone())
+            .collect()
     }
 
     /// Reads and parses a dossier file.
@@ -325,6 +363,30 @@ phase = "mitigate"
         let e = Dossier::parse(&bad, Path::new("b.toml")).unwrap_err();
         assert_eq!((e.line, e.column), (15, 10), "{e}");
         assert!(e.message.contains("timeline offset"), "{e}");
+    }
+
+    #[test]
+    fn after_mitigations_are_named_once_in_snake_case() {
+        let with = |m: &str| format!("{GOOD}\n[[mitigations]]\n{m}\n");
+        let d = Dossier::parse(
+            &with("name = \"shed_load\"\nwhat = \"shed\"\nafter = true\n\n[[mitigations]]\nwhat = \"an alert\""),
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        assert_eq!(d.mitigation_names(), vec!["shed_load"]);
+        let e = Dossier::parse(&with("what = \"shed\"\nafter = true"), Path::new("a.toml"))
+            .unwrap_err();
+        assert!(e.message.contains("needs a `name`"), "{e}");
+        assert_eq!(e.line, 20, "points at the mitigation: {e}");
+        let e = Dossier::parse(
+            &with("name = \"Shed\"\nwhat = \"shed\"\nafter = true"),
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("lower snake case"), "{e}");
+        let twice = "name = \"shed\"\nwhat = \"a\"\nafter = true\n\n[[mitigations]]\nname = \"shed\"\nwhat = \"b\"";
+        let e = Dossier::parse(&with(twice), Path::new("a.toml")).unwrap_err();
+        assert!(e.message.contains("given twice"), "{e}");
     }
 
     #[test]

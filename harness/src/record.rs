@@ -99,6 +99,10 @@ pub struct RunRecord {
     pub series: BTreeMap<String, Vec<(f64, f64)>>,
     /// The histories attached to the report, merged.
     pub history: History,
+    /// The mitigations the scenario asked about (`lab.mitigated`): one
+    /// the dossier names but no scenario asks about changes nothing, and
+    /// an ablation must not call it redundant.
+    pub mitigations_asked: std::collections::BTreeSet<String>,
 }
 
 impl RunRecord {

@@ -9,6 +9,7 @@ use crate::console::{env_flag, skip_refused};
 use crate::history::History;
 use crate::images::{self, ImageId};
 use crate::lab::Lab;
+use crate::mitigations::Mitigations;
 use crate::report::{Report, RunOutcome};
 use crate::spec::{IncidentSpec, Requirement};
 use crate::Outcome;
@@ -120,6 +121,10 @@ where
     );
     // Counted as failed unless it ends otherwise (a panic included).
     let mut ended = Ended::new(&spec.name);
+    match resolve_mitigations(&spec) {
+        Ok(m) => spec.mitigations = m,
+        Err(line) => panic!("incident {}: {line}", spec.name),
+    }
     let body: Arc<Body> = Arc::new(body);
     let repeat: u32 = std::env::var("INCIDENT_REPEAT")
         .ok()
@@ -185,6 +190,16 @@ where
         crate::report::repeat::record_spread(&spec.name, &recoveries);
     }
     ended.passed();
+}
+
+/// The mitigations this run has: the variant's set from the dossier's
+/// names, or the one `INCIDENT_MITIGATIONS` names (one line if unknown).
+pub fn resolve_mitigations(spec: &IncidentSpec) -> Result<Mitigations, String> {
+    let named = crate::postmortem::Dossier::find(&spec.postmortem)
+        .map(|d| d.mitigation_names())
+        .unwrap_or_default();
+    let value = std::env::var(crate::mitigations::ENV).ok();
+    Mitigations::resolve(spec.variant.mitigations(&named), value.as_deref())
 }
 
 /// What became of one incident, for the line the process ends with.
@@ -467,6 +482,14 @@ async fn run_once(spec: IncidentSpec, seed: u64, body: Arc<Body>) -> Result<Ran,
         crate::duration::format(spec.budget),
         crate::duration::format(spec.timeout)
     ));
+    if spec.mitigations.ablated {
+        loud(&format!(
+            "incident {}: mitigations {} (not the {} variant's own set: its checks judge the run, its snapshot is not asserted)",
+            spec.name,
+            spec.mitigations.label(),
+            spec.variant
+        ));
+    }
     let timeout = spec.timeout;
     let mut lab = Lab::create(spec.clone(), seed)
         .await

@@ -22,6 +22,15 @@ impl Variant {
             Variant::After => "after",
         }
     }
+
+    /// The variant's own set out of the dossier's `named` mitigations:
+    /// none before, all after.
+    pub fn mitigations(self, named: &[String]) -> crate::mitigations::Mitigations {
+        match self {
+            Variant::Before => crate::mitigations::Mitigations::none(named),
+            Variant::After => crate::mitigations::Mitigations::all(named),
+        }
+    }
 }
 
 impl std::fmt::Display for Variant {
@@ -68,6 +77,12 @@ pub struct IncidentSpec {
     /// verdict module, which the lab applies to every check it records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub always: Vec<String>,
+    /// The mitigations in force, by the dossier's names: empty as the
+    /// attribute writes it; the runner fills it with the variant's set
+    /// (none before, every named one after) or the one
+    /// `INCIDENT_MITIGATIONS` names (see [`crate::mitigations`]).
+    #[serde(default)]
+    pub mitigations: crate::mitigations::Mitigations,
 }
 
 impl IncidentSpec {
@@ -86,6 +101,7 @@ impl IncidentSpec {
             tags: Vec::new(),
             requires: vec![Requirement::Docker],
             always: Vec::new(),
+            mitigations: Default::default(),
         }
     }
 

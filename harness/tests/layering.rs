@@ -13,8 +13,16 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. The one statement of the layer order.
 const LAYERS: &[&[&str]] = &[
     // 0: leaves: no harness imports at all.
-    &["duration", "labels", "paths", "console", "toxiproxy"],
-    // 1: the vocabulary: Docker connection, spec, clock, histories, verdicts.
+    &[
+        "duration",
+        "labels",
+        "paths",
+        "console",
+        "toxiproxy",
+        "mitigations",
+    ],
+    // 1: the vocabulary: Docker connection, spec, clock, histories,
+    // verdicts.
     &["docker", "spec", "timeline", "history", "verdict"],
     // 2: the run's record (plain data), image resolution, dossiers, the
     // suite's incidents as written.

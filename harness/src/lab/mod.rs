@@ -164,6 +164,19 @@ impl LabCtx {
         &self.inner.identity.spec
     }
 
+    /// Whether the mitigation the dossier names `name` is in force in this
+    /// run: none in a before variant, all in an after one, or the set
+    /// `INCIDENT_MITIGATIONS` (`incident ablate`) names. Panics on a name
+    /// the dossier does not give, so a misspelt fix cannot silently stay
+    /// off.
+    pub fn mitigated(&self, name: &str) -> bool {
+        let on = self.spec().mitigations.has(name);
+        lock(&self.inner.record)
+            .mitigations_asked
+            .insert(name.to_string());
+        on
+    }
+
     /// This run's id (also in every label and container name).
     pub fn run_id(&self) -> &str {
         &self.inner.identity.run_id

@@ -96,6 +96,12 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Operation counts: ok, fail, unknown.
     pub ops: OpCounts,
+    /// The mitigations in force (the variant's own set unless `ablated`).
+    #[serde(default)]
+    pub mitigations: crate::mitigations::Mitigations,
+    /// The mitigations the scenario asked about while it ran.
+    #[serde(default)]
+    pub mitigations_asked: std::collections::BTreeSet<String>,
 }
 
 /// Operation counts of the recorded history.
@@ -278,6 +284,8 @@ impl Report {
                 fail: fail as u64,
                 unknown: unknown as u64,
             },
+            mitigations: spec.mitigations.clone(),
+            mitigations_asked: record.mitigations_asked.clone(),
         }
     }
 
@@ -312,6 +320,8 @@ impl Report {
             series: Default::default(),
             notes: Vec::new(),
             ops: Default::default(),
+            mitigations: spec.mitigations.clone(),
+            mitigations_asked: Default::default(),
         }
     }
 
@@ -323,6 +333,23 @@ impl Report {
         } else {
             &self.test_path
         }
+    }
+
+    /// Whether this run's snapshot is the variant's: `false` for a run
+    /// with another set of mitigations than its variant's own (an
+    /// ablation run, `INCIDENT_MITIGATIONS`), whose checks judge it but
+    /// whose stable view is not the committed one. Says so in one line
+    /// when `false`.
+    pub fn snapshot_applies(&self) -> bool {
+        if self.mitigations.ablated {
+            crate::console::loud(&format!(
+                "incident {}: snapshot not asserted: mitigations {} are not the {} variant's own",
+                self.incident,
+                self.mitigations.label(),
+                self.variant
+            ));
+        }
+        !self.mitigations.ablated
     }
 
     /// The stable view, for snapshots.
