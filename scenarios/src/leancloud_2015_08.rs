@@ -4,10 +4,14 @@
 //! old connection, TLS handshakes the servers could not keep up with, the
 //! fd limit filling). Fixed: bounded backlog with fast failure, eviction,
 //! backoff clients that close first, and a 15/30/50/70/100% admission ramp.
+//!
+//! Each fix is a mitigation the dossier names ([`MITIGATIONS`]); the
+//! phase helpers ask the lab which are in force, so `incident ablate` can
+//! run the after variant with any of them removed.
 
 use crate::chat::Clients;
 use anyhow::Result;
-use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle, Preset};
+use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle, Switches};
 use gateway::node::NodeMetrics;
 use gateway::router::Strategy;
 use gateway::sim::{Load, ReconnectPolicy, SimConfig};
@@ -16,7 +20,6 @@ use harness::checker::Check;
 use harness::fault::FaultGuard;
 use harness::lab::LabCtx;
 use harness::report::Report;
-use harness::spec::Variant;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -66,16 +69,24 @@ impl Scale {
     }
 }
 
+/// The mitigations this scenario switches, by the dossier's names.
+pub const MITIGATIONS: [&str; 5] = [
+    "bounded_backlog",
+    "evict_bad_peer",
+    "client_backoff",
+    "graduated_admission",
+    "flow_control",
+];
+
 /// The admission steps of the 2015 reopening.
 pub const RAMP: [u32; 5] = [15, 30, 50, 70, 100];
 
-/// The incident, as the lab's spec names its variant: *before* is the
-/// gateway, router and clients as on the day; *after* has every fix.
-/// Its phases follow the postmortem's timeline.
+/// The incident, with the mitigations the lab has in force: none is the
+/// gateway, router and clients as on the day (*before*); all of them is
+/// *after*. Its phases follow the postmortem's timeline.
 pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
-    let fixed = lab.spec().variant == Variant::After;
-    let chat = lab.start(cluster(&scale, fixed)).await?;
-    let clients = connect(lab, &chat, &scale, fixed).await?;
+    let chat = lab.start(cluster(lab, &scale)).await?;
+    let clients = connect(lab, &chat, &scale).await?;
 
     lab.phase("steady").await;
     clients.sim.set_load(Load {
@@ -97,7 +108,7 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
         "09:10: the faulty machine removed; the cluster restarted into the reconnect storm",
     );
     let cut_off = take_out(lab, &chat, hole).await?;
-    restart(lab, &chat, &clients, &scale, fixed).await?;
+    restart(lab, &chat, &clients, &scale).await?;
 
     // Let the reconnected clients talk, then judge every message.
     lab.phase("recover").await;
@@ -109,30 +120,45 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
 }
 
 /// The cluster: every node's RPC behind Toxiproxy (to black-hole one), the
-/// fd limit and the handshake cost of the day, the variant's switches.
-fn cluster(scale: &Scale, fixed: bool) -> ChatGatewayCluster {
+/// fd limit and the handshake cost of the day, and the gateway of 2015
+/// with the switches of each mitigation in force.
+fn cluster(lab: &LabCtx, scale: &Scale) -> ChatGatewayCluster {
+    let fixed = Switches::fixed();
+    let mut s = Switches {
+        handshake_slots: scale.handshake_slots,
+        ..Switches::as_in_2015()
+    };
+    if lab.mitigated("bounded_backlog") {
+        s.backlog = fixed.backlog;
+        s.rpc_timeout = fixed.rpc_timeout;
+    }
+    if lab.mitigated("evict_bad_peer") {
+        s.evict_after = fixed.evict_after;
+    }
+    let flow_control = lab.mitigated("flow_control");
+    if flow_control {
+        s.fd_guard = fixed.fd_guard;
+        s.handshake_queue_timeout = fixed.handshake_queue_timeout;
+        s.shed_above = fixed.shed_above;
+    }
     ChatGatewayCluster::nodes(scale.nodes)
-        .with_preset(if fixed { Preset::Fixed } else { Preset::As2015 })
+        .with_switches(s)
+        .with_router_awaiting_convergence(flow_control)
         .with_rpc_proxy()
         .with_nofile(scale.nofile)
         .with_handshake_cost_ms(scale.handshake_cost_ms)
-        .with_node_arg(format!("--handshake-slots={}", scale.handshake_slots))
 }
 
 /// Every client online, in rooms of `room_size`; the day's SDK retried
 /// without closing the old connection, the fixed one backs off.
-async fn connect(
-    lab: &LabCtx,
-    chat: &ChatGatewayClusterHandle,
-    scale: &Scale,
-    fixed: bool,
-) -> Result<Clients> {
+async fn connect(lab: &LabCtx, chat: &ChatGatewayClusterHandle, scale: &Scale) -> Result<Clients> {
     let (rooms, body_bytes) = ((scale.clients / scale.room_size).max(1), scale.body_bytes);
+    let backoff = lab.mitigated("client_backoff");
     let config = |mut cfg: SimConfig| {
         cfg.rooms = rooms;
         cfg.body_bytes = body_bytes;
         cfg.ramp_per_sec = 100;
-        cfg.policy = if fixed {
+        cfg.policy = if backoff {
             ReconnectPolicy::backoff()
         } else {
             ReconnectPolicy::naive()
@@ -274,9 +300,9 @@ async fn restart(
     chat: &ChatGatewayClusterHandle,
     clients: &Clients,
     scale: &Scale,
-    fixed: bool,
 ) -> Result<()> {
-    if fixed {
+    let graduated = lab.mitigated("graduated_admission");
+    if graduated {
         chat.set_admission(RAMP[0]).await?;
         lab.mitigation(format!("admission {}%", RAMP[0]));
     } else {
@@ -291,7 +317,7 @@ async fn restart(
         let lab = lab.clone();
         let step = scale.ramp_step;
         tokio::spawn(async move {
-            if !fixed {
+            if !graduated {
                 return Ok::<(), anyhow::Error>(());
             }
             for pct in &RAMP[1..] {
@@ -320,7 +346,7 @@ async fn restart(
         if clients.sim.stats().online >= threshold && recovered_at.is_none() {
             recovered_at = Some(lab.now());
             lab.mark(None, "95% of clients back online");
-            if fixed {
+            if graduated {
                 break;
             }
         }

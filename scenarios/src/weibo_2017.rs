@@ -6,16 +6,18 @@
 //! under load and a node is added during the surge (scale-out through
 //! Consul membership): other rooms stay within the SLO, the hot room
 //! recovers within budget, nothing lost or duplicated.
+//!
+//! Each fix is a mitigation the dossier names ([`MITIGATIONS`]), asked of
+//! the lab where it changes what runs.
 
 use crate::chat::Clients;
 use anyhow::Result;
-use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle, Preset};
+use fixtures::chat::{ChatGatewayCluster, ChatGatewayClusterHandle, Switches};
 use gateway::sim::{Load, ReconnectPolicy, SimConfig, SimHistory};
 use harness::checker::availability::Watched;
 use harness::checker::Check;
 use harness::lab::LabCtx;
 use harness::report::Report;
-use harness::spec::Variant;
 use std::time::Duration;
 
 /// How big the incident is.
@@ -67,13 +69,15 @@ impl Scale {
     }
 }
 
-/// The incident, as the lab's spec names its variant: *before* without
-/// degradation or scale-out; *after* sheds reactions under load and adds a
-/// node half-way through the surge. Its phases follow the postmortem's
-/// timeline.
+/// The mitigations this scenario switches, by the dossier's names.
+pub const MITIGATIONS: [&str; 2] = ["shed_non_core", "scale_out"];
+
+/// The incident, with the mitigations the lab has in force: none
+/// (*before*) neither degrades nor scales out; all (*after*) sheds
+/// reactions under load and adds a node half-way through the surge. Its
+/// phases follow the postmortem's timeline.
 pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
-    let fixed = lab.spec().variant == Variant::After;
-    let chat = lab.start(cluster(&scale, fixed)).await?;
+    let chat = lab.start(cluster(lab, &scale)).await?;
     let clients = connect(lab, &chat, &scale).await?;
 
     lab.phase("steady").await;
@@ -95,7 +99,7 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
             scale.surge_rate, scale.hot_members
         ),
     );
-    let surge = surge(lab, &chat, &clients, &scale, steady, fixed).await?;
+    let surge = surge(lab, &chat, &clients, &scale, steady).await?;
 
     lab.phase("recover").await;
     lab.mark(None, "+30m: the peak flattens");
@@ -117,17 +121,16 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
     lab.finish().await
 }
 
-/// The cluster; before the fixes, nothing is shed however long the
-/// dispatch queue grows.
-fn cluster(scale: &Scale, fixed: bool) -> ChatGatewayCluster {
-    let cluster = ChatGatewayCluster::nodes(scale.nodes)
-        .with_preset(Preset::Fixed)
-        .with_fanout_cost_us(scale.fanout_cost_us);
-    if fixed {
-        cluster
-    } else {
-        cluster.with_node_arg("--shed-above=0")
+/// The cluster: today's gateway; without `shed_non_core`, nothing is shed
+/// however long the dispatch queue grows.
+fn cluster(lab: &LabCtx, scale: &Scale) -> ChatGatewayCluster {
+    let mut switches = Switches::fixed();
+    if !lab.mitigated("shed_non_core") {
+        switches.shed_above = None;
     }
+    ChatGatewayCluster::nodes(scale.nodes)
+        .with_switches(switches)
+        .with_fanout_cost_us(scale.fanout_cost_us)
 }
 
 /// Every client online: ordinary rooms of `room_size` and one hot room.
@@ -160,7 +163,6 @@ async fn surge(
     clients: &Clients,
     scale: &Scale,
     steady: Load,
-    fixed: bool,
 ) -> Result<Surge> {
     clients.sim.set_load(Load {
         hot_rate: scale.surge_rate,
@@ -170,7 +172,7 @@ async fn surge(
     let end = tokio::time::Instant::now() + scale.surge;
     let mut peak_queue = sample_until(lab, chat, end - scale.surge / 2).await;
     let mut added = 0;
-    if fixed {
+    if lab.mitigated("scale_out") {
         lab.mark(None, "+15m: stateless tiers scaled out");
         lab.mitigation("scale-out: one more node");
         chat.add_node().await?;

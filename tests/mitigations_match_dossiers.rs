@@ -1,0 +1,92 @@
+//! A mitigation is named twice: in its dossier (`[[mitigations]] name`)
+//! and where a scenario asks for it (`lab.mitigated("..")`, listed in the
+//! scenario's `MITIGATIONS`). This test reads both (no Docker) and fails
+//! where they disagree: a fix the dossier promises that no scenario
+//! switches would make `incident ablate` report a mitigation that changes
+//! nothing, and a name only the scenario knows panics at run time.
+
+use harness::postmortem::Dossier;
+use std::path::{Path, PathBuf};
+
+/// The scenarios written as sets of mitigations, with their dossiers.
+fn scenarios() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+    vec![
+        (
+            "leancloud_2015_08",
+            "leancloud-2015-08-chat",
+            scenarios::leancloud_2015_08::MITIGATIONS.to_vec(),
+        ),
+        (
+            "weibo_2017",
+            "weibo-2017-hot-key",
+            scenarios::weibo_2017::MITIGATIONS.to_vec(),
+        ),
+    ]
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// Every name in `lab.mitigated("<name>")` calls of a source file.
+fn asked_for(source: &str) -> Vec<String> {
+    source
+        .match_indices("mitigated(\"")
+        .map(|(i, m)| {
+            let rest = &source[i + m.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn each_scenarios_mitigations_are_its_dossiers() {
+    for (scenario, dossier, listed) in scenarios() {
+        let d = Dossier::load(&root().join("postmortems").join(format!("{dossier}.toml"))).unwrap();
+        assert_eq!(
+            listed,
+            d.mitigation_names(),
+            "scenarios/src/{scenario}.rs MITIGATIONS and postmortems/{dossier}.toml's named after-mitigations differ: name each fix the after variant has in both, in the dossier's order"
+        );
+        let source =
+            std::fs::read_to_string(root().join(format!("scenarios/src/{scenario}.rs"))).unwrap();
+        let asked = asked_for(&source);
+        for name in &listed {
+            assert!(
+                asked.iter().any(|a| a == name),
+                "{scenario}: mitigation `{name}` is listed but never asked for (`lab.mitigated(\"{name}\")`): it would change nothing"
+            );
+        }
+        for name in &asked {
+            assert!(
+                listed.contains(&name.as_str()),
+                "{scenario}: asks for `{name}`, which MITIGATIONS does not list"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_other_scenario_asks_for_a_mitigation_unlisted() {
+    let listed: Vec<&str> = scenarios().iter().map(|(s, _, _)| *s).collect();
+    for entry in std::fs::read_dir(root().join("scenarios/src")).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let source = std::fs::read_to_string(&path).unwrap();
+        if !listed.contains(&stem.as_str()) {
+            assert!(
+                asked_for(&source).is_empty(),
+                "{}: asks the lab for mitigations; add it to scenarios() in this test with its dossier",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_reader_finds_what_a_scenario_asks_for() {
+    // The failing side of the scan above, on a known text.
+    let src = r#"if lab.mitigated("bounded_backlog") {} let b = lab.mitigated("client_backoff");"#;
+    assert_eq!(asked_for(src), vec!["bounded_backlog", "client_backoff"]);
+    assert!(asked_for("lab.mitigation(\"x\")").is_empty());
+}
