@@ -276,6 +276,15 @@ pub fn generate(name: &str, d: &Dossier, from: &str) -> Generated {
         ),
         ("timeline_rows", timeline_rows(d)),
         ("mitigation_items", mitigation_items(d)),
+        ("mitigation_count", d.mitigation_names().len().to_string()),
+        (
+            "mitigation_names",
+            d.mitigation_names()
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
         (
             "source_items",
             if d.sources.is_empty() {
@@ -444,7 +453,7 @@ fn phases(d: &Dossier) -> Shape {
                 format!("{}: {}", e.offset, one_line(&e.what))
             ));
         }
-        run_steps.push_str(&format!("    {}(lab, &scale, fixed).await?;\n", p.helper));
+        run_steps.push_str(&format!("    {}(lab, &scale).await?;\n", p.helper));
 
         let mut body = String::new();
         for e in p.entries.iter().filter(|e| e.fault.is_some()) {
@@ -461,19 +470,20 @@ fn phases(d: &Dossier) -> Shape {
         }
         for m in &p.fixes {
             body.push_str(&format!(
-                "    if fixed {{\n        \
+                "    if lab.mitigated({:?}) {{\n        \
                  // FILL: apply the fix ({} into the outage):\n        \
                  lab.mitigation({:?});\n    \
                  }}\n",
+                m.name.as_deref().unwrap_or_default(),
                 m.at.as_deref().unwrap_or("-"),
                 one_line(&m.what)
             ));
         }
         if p.fixes.is_empty() {
-            body.push_str("    let _ = (lab, fixed);\n");
+            body.push_str("    let _ = lab;\n");
         }
         helpers.push_str(&format!(
-            "\n/// `{}`: {}\nasync fn {}(lab: &LabCtx, scale: &Scale, fixed: bool) -> Result<()> {{\n{body}    tokio::time::sleep(scale.phase).await;\n    Ok(())\n}}\n",
+            "\n/// `{}`: {}\nasync fn {}(lab: &LabCtx, scale: &Scale) -> Result<()> {{\n{body}    tokio::time::sleep(scale.phase).await;\n    Ok(())\n}}\n",
             p.name,
             one_line(&p.entries[0].what),
             p.helper
@@ -482,15 +492,16 @@ fn phases(d: &Dossier) -> Shape {
     let mut standing = String::new();
     for m in d.mitigations.iter().filter(|m| m.after && m.at.is_none()) {
         standing.push_str(&format!(
-            "    if fixed {{\n        \
+            "    if lab.mitigated({:?}) {{\n        \
              // FILL: configure this fix in the system started above:\n        \
              lab.mitigation({:?});\n    \
              }}\n",
+            m.name.as_deref().unwrap_or_default(),
             one_line(&m.what)
         ));
     }
     if standing.is_empty() {
-        standing.push_str("    let _ = (lab, fixed);\n");
+        standing.push_str("    let _ = lab;\n");
     }
     Shape {
         run_steps: run_steps.trim_start_matches('\n').trim_end().to_string(),
@@ -572,9 +583,8 @@ mod tests {
             assert!(g.test.contains(&format!("postmortem = \"{id}\"")));
             assert!(!g.scenario.contains("{{"), "unfilled placeholder in {id}");
             assert!(g.test.contains(&format!("{name}::run(lab, Scale::ci())")));
-            assert!(g
-                .scenario
-                .contains("let fixed = lab.spec().variant == Variant::After;"));
+            assert!(g.scenario.contains("judge(lab);"));
+            assert!(!g.scenario.contains("fixed"), "{id}: no variant flag");
             for p in d.phases() {
                 assert!(
                     g.scenario.contains(&format!("lab.phase({p:?})")),
@@ -591,6 +601,13 @@ mod tests {
                         .contains(&format!("lab.mitigation({:?})", one_line(&m.what))),
                     "{id}: fix `{}` dropped",
                     m.what
+                );
+                let name = m.name.as_deref().unwrap();
+                assert!(
+                    g.scenario.contains(&format!("lab.mitigated({name:?})"))
+                        && g.scenario.contains(&format!("{name:?}, "))
+                            | g.scenario.contains(&format!("{name:?}]")),
+                    "{id}: fix `{name}` not asked for by name, or not in MITIGATIONS"
                 );
             }
             // The skeleton records no check, so it cannot pass.
@@ -660,10 +677,12 @@ offset = "1h"
 what = "restarted"
 phase = "mitigate"
 [[mitigations]]
+name = "early_fix"
 what = "early fix"
 at = "1m"
 after = true
 [[mitigations]]
+name = "late_fix"
 what = "late fix"
 at = "5h"
 after = true
