@@ -273,6 +273,18 @@ fn index_and_pictures_load_in_chromium() {
         r#"{"incident":"chat_synthetic_after","recovery_secs":[2.5,3.5,null]}"#,
     )
     .unwrap();
+    // An `incident ablate` result beside one report: linked and drawn.
+    let ablation = synthetic_ablation();
+    std::fs::write(
+        root.0.join("chat_synthetic_after/ablation.svg"),
+        ablation.svg(),
+    )
+    .unwrap();
+    std::fs::write(
+        root.0.join("chat_synthetic_after/ablation.md"),
+        ablation.markdown(),
+    )
+    .unwrap();
     harness::report::html::refresh(&root.0).unwrap();
 
     let index = root.0.join("index.html");
@@ -328,7 +340,58 @@ fn index_and_pictures_load_in_chromium() {
     let dom = dump_dom(&chrome, &profile.0, &probe);
     let decoded = dom.matches("data-decoded=\"yes\"").count();
     let broken = dom.matches("data-decoded=\"no\"").count();
-    assert_eq!((decoded, broken), (runs.len(), 0), "{dom}");
+    assert_eq!(
+        (decoded, broken),
+        (runs.len() + 1, 0),
+        "every timeline and the ablation picture: {dom}"
+    );
+    assert!(
+        dom.contains("href=\"chat_synthetic_after/ablation.md\""),
+        "no ablation link: {dom}"
+    );
+}
+
+/// An ablation of three sets: all (passes), one fix removed (fails), none.
+fn synthetic_ablation() -> harness::report::ablation::Ablation {
+    use harness::report::ablation::{Ablation, Row, Run};
+    let run = |passed: bool, recovery: Option<f64>| Run {
+        passed,
+        verdict: if passed {
+            harness::checker::Verdict::Valid
+        } else {
+            harness::checker::Verdict::Invalid
+        },
+        recovery_secs: recovery,
+        lost: 0,
+        duplicated: 0,
+        failed: Vec::new(),
+        signatures: Default::default(),
+        seed: 1,
+        asked: ["client_backoff".to_string()].into(),
+    };
+    let row = |set: &str, removed: Option<&str>, runs| Row {
+        set: set.into(),
+        removed: removed.map(String::from),
+        runs,
+    };
+    Ablation::new(
+        "chat_synthetic_after",
+        20.0,
+        2,
+        vec![
+            row(
+                "all",
+                None,
+                vec![run(true, Some(3.0)), run(true, Some(4.0))],
+            ),
+            row(
+                "all - client_backoff",
+                Some("client_backoff"),
+                vec![run(false, Some(31.0)), run(false, None)],
+            ),
+            row("none", None, vec![run(false, None), run(false, None)]),
+        ],
+    )
 }
 
 /// The `[profile.*]` sections of the workspace manifest (they end it), so

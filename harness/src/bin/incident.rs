@@ -2,7 +2,7 @@
 //! suite runs on (`images`), turn a postmortem into an incident (`new`),
 //! and what users do after a run: see the suite (`list`), replay a run
 //! (`replay`), open its report (`open`), clean up after a killed one
-//! (`clean`).
+//! (`clean`), and learn which fix bought the recovery (`ablate`).
 
 use clap::{Parser, Subcommand};
 use harness::cli;
@@ -37,6 +37,8 @@ enum Command {
     Clean(cli::clean::CleanArgs),
     /// Regenerates (or checks) the nextest test groups from the incidents' tags.
     Groups(cli::groups::GroupsArgs),
+    /// Runs an after variant with each mitigation removed in turn: which fix bought what.
+    Ablate(cli::ablate::AblateArgs),
 }
 
 fn main() {
@@ -50,6 +52,7 @@ fn main() {
         Command::Open(a) => cli::open::run(a),
         Command::Clean(a) => cli::clean::run(a),
         Command::Groups(a) => cli::groups::run(a),
+        Command::Ablate(a) => cli::ablate::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,5 +1,6 @@
 //! The `incident` command-line tool's subcommands, one module each.
 
+pub mod ablate;
 pub mod clean;
 pub mod doctor;
 pub mod groups;

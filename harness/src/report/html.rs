@@ -19,6 +19,11 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `incident ablate`'s picture and table, beside an incident's report.
+pub const ABLATION_SVG: &str = "ablation.svg";
+/// See [`ABLATION_SVG`].
+pub const ABLATION_MD: &str = "ablation.md";
+
 /// The recovery times of an `INCIDENT_REPEAT` run (`<incident>/repeat.json`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Spread {
@@ -109,11 +114,17 @@ pub fn render(reports: &[Report], root: &Path) -> String {
         let spread = Spread::read(&dir)
             .map(|s| s.summary())
             .unwrap_or_else(|| "-".into());
-        let picture = if dir.join(super::svg::FILE).exists() {
+        let mut picture = if dir.join(super::svg::FILE).exists() {
             format!("<a href=\"#{0}\">timeline</a>", escape(&r.incident))
         } else {
             "-".into()
         };
+        if dir.join(ABLATION_SVG).exists() {
+            picture.push_str(&format!(
+                " · <a href=\"{0}/{ABLATION_MD}\">ablation</a>",
+                escape(&r.incident)
+            ));
+        }
         h.push_str(&format!(
             "<tr class=\"{cls}\" data-incident=\"{name}\"><td><a href=\"{name}/report.json\">{name}</a></td>\
              <td>{pm}</td><td>{variant}</td><td>{verdict:?}{outcome}</td><td>{budget}</td>\
@@ -166,6 +177,12 @@ pub fn render(reports: &[Report], root: &Path) -> String {
             ));
         } else if r.outcome != RunOutcome::Skipped {
             h.push_str("<p>no picture was drawn for this run</p>\n");
+        }
+        if dir.join(ABLATION_SVG).exists() {
+            h.push_str(&format!(
+                "<h3>Ablation (incident ablate)</h3>\n<img class=\"ablation\" alt=\"ablation of {0}\" src=\"{0}/{ABLATION_SVG}\">\n",
+                escape(&r.incident)
+            ));
         }
         h.push_str("</section>\n");
     }

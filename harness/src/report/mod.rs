@@ -3,6 +3,7 @@
 //! stable view for insta snapshots: verdicts, anomaly counts and budget
 //! outcomes; never raw milliseconds, ids, ports or addresses.
 
+pub mod ablation;
 pub mod html;
 pub mod junit;
 pub mod replay;
