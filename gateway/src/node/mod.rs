@@ -1,24 +1,29 @@
-//! A connection node: WebSocket-over-TLS sessions, rooms, per-connection
-//! send queues, a dispatcher that fans messages out locally and to peers
-//! over RPC, and an admin/metrics HTTP endpoint.
+//! A connection node: client sessions ([`session`]) join rooms and send;
+//! a dispatcher fans each message out to the room's local members and, over
+//! RPC, to the peers; [`admin`] serves its health, metrics and switches.
+//!
+//! This file is the node's shared state and its dispatcher, the part the
+//! delivery guarantees live in.
+
+mod admin;
+mod session;
+
+pub use admin::NodeMetrics;
 
 use crate::membership::{Member, Membership};
 use crate::peers::{Peers, DEPARTED_GRACE};
-use crate::protocol::{decode, encode, AckStatus, ClientFrame, Kind, RpcRequest, ServerFrame};
+use crate::protocol::{AckStatus, Kind, RpcRequest, ServerFrame};
 use crate::rpc::{self, LinkStats, PeerLink};
 use crate::switches::Switches;
 use crate::sys;
 use anyhow::{Context, Result};
-use futures::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long a starting node waits for each peer to answer its greeting.
 pub const GREETING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -43,67 +48,6 @@ pub struct NodeConfig {
     /// Modelled server-side cost of one TLS handshake (2015 hardware, RSA
     /// keys, session setup), spent holding a handshake slot.
     pub handshake_cost: Duration,
-}
-
-/// The node's metrics, as `GET /metrics` returns them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct NodeMetrics {
-    /// The node's name.
-    pub node: String,
-    /// Open client connections (TCP accepted, not yet closed).
-    pub connections: u64,
-    /// Established WebSocket sessions.
-    pub sessions: u64,
-    /// Open file descriptors.
-    pub fds: u64,
-    /// The fd limit.
-    pub nofile: u64,
-    /// Resident memory in bytes.
-    pub rss_bytes: u64,
-    /// Pending RPCs per peer.
-    pub pending_rpcs: BTreeMap<String, u64>,
-    /// Sum of `pending_rpcs`.
-    pub pending_total: u64,
-    /// Per-peer link counters.
-    pub links: BTreeMap<String, LinkStats>,
-    /// Peers evicted now.
-    pub evicted: Vec<String>,
-    /// Non-core sends shed.
-    pub shed: u64,
-    /// Messages handed to local recipients' send queues.
-    pub delivered: u64,
-    /// Sends acknowledged `ok`.
-    pub acked: u64,
-    /// Connections accepted by TCP.
-    pub accepted: u64,
-    /// Connections refused by the fd guard.
-    pub refused_fd: u64,
-    /// accept() failures (EMFILE...).
-    pub accept_errors: u64,
-    /// Connections waiting for a handshake slot.
-    pub handshake_waiting: u64,
-    /// Handshakes completed.
-    pub handshakes_ok: u64,
-    /// Handshakes that failed or timed out.
-    pub handshakes_failed: u64,
-    /// Connections dropped after waiting too long for a handshake slot.
-    pub handshakes_dropped: u64,
-    /// Work items waiting in the dispatcher.
-    pub dispatch_queue: u64,
-    /// Peers a send is offered to: the membership view and the peers that
-    /// greeted this node (see [`crate::peers`]).
-    pub peers: Vec<String>,
-    /// Peers that left the membership view and are still called for the
-    /// grace (see [`crate::peers`]).
-    #[serde(default)]
-    pub departed: Vec<String>,
-    /// Whether the node takes clients: registered, and every known peer
-    /// greeted (see [`crate::peers`]).
-    #[serde(default)]
-    pub ready: bool,
-    /// Connections refused because the node was not ready yet.
-    #[serde(default)]
-    pub refused_not_ready: u64,
 }
 
 #[derive(Default)]
@@ -470,8 +414,8 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         })
     });
     tasks.push(tokio::spawn(rpc::serve(rpc_l, handler)));
-    tasks.push(tokio::spawn(accept_loop(node.clone(), ws, tls)));
-    tasks.push(tokio::spawn(admin_http(node.clone(), http)));
+    tasks.push(tokio::spawn(session::accept_loop(node.clone(), ws, tls)));
+    tasks.push(tokio::spawn(admin::serve(node.clone(), http)));
     let n = node.clone();
     tasks.push(tokio::spawn(async move {
         let mut registered = false;
@@ -503,215 +447,4 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
         http_addr,
         tasks,
     })
-}
-
-async fn accept_loop(node: Arc<Node>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
-    let slots = Arc::new(Semaphore::new(node.config.switches.handshake_slots.max(1)));
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(e) => {
-                node.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        node.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        if !node.ready.load(Ordering::Relaxed) {
-            node.counters
-                .refused_not_ready
-                .fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        }
-        if node.over_fd_guard() {
-            node.counters.refused_fd.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        // Counted here, not in the task, so the fd guard's estimate sees
-        // every accepted socket at once, however far behind the tasks run.
-        node.counters.connections.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(connection(
-            node.clone(),
-            stream,
-            slots.clone(),
-            acceptor.clone(),
-        ));
-    }
-}
-
-struct ConnGuard<'a>(&'a AtomicU64);
-impl Drop for ConnGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-// tungstenite's header callback returns its large error type; not ours to shrink.
-#[allow(clippy::result_large_err)]
-async fn connection(
-    node: Arc<Node>,
-    stream: TcpStream,
-    slots: Arc<Semaphore>,
-    acceptor: tokio_rustls::TlsAcceptor,
-) {
-    let c = &node.counters;
-    let _conn = ConnGuard(&c.connections);
-    c.handshake_waiting.fetch_add(1, Ordering::Relaxed);
-    let permit = match node.config.switches.handshake_queue_timeout {
-        None => slots.acquire_owned().await.ok(),
-        Some(limit) => tokio::time::timeout(limit, slots.acquire_owned())
-            .await
-            .ok()
-            .and_then(|p| p.ok()),
-    };
-    c.handshake_waiting.fetch_sub(1, Ordering::Relaxed);
-    let Some(permit) = permit else {
-        c.handshakes_dropped.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
-    if !node.config.handshake_cost.is_zero() {
-        tokio::time::sleep(node.config.handshake_cost).await;
-    }
-    let client_id = Arc::new(Mutex::new(String::new()));
-    let cid = client_id.clone();
-    let handshake = async {
-        let tls = acceptor.accept(stream).await?;
-        let ws = tokio_tungstenite::accept_hdr_async_with_config(
-            tls,
-            move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
-                let id = req
-                    .uri()
-                    .query()
-                    .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("client=")))
-                    .unwrap_or("anonymous");
-                *cid.lock().unwrap() = id.to_string();
-                Ok(resp)
-            },
-            Some(crate::protocol::ws_config()),
-        )
-        .await
-        .map_err(std::io::Error::other)?;
-        Ok::<_, std::io::Error>(ws)
-    };
-    let ws = match tokio::time::timeout(Duration::from_secs(10), handshake).await {
-        Ok(Ok(ws)) => ws,
-        _ => {
-            c.handshakes_failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    drop(permit);
-    c.handshakes_ok.fetch_add(1, Ordering::Relaxed);
-    c.sessions.fetch_add(1, Ordering::Relaxed);
-    let _session = ConnGuard(&c.sessions);
-    let client = client_id.lock().unwrap().clone();
-    let conn = node.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut source) = ws.split();
-    let (outbox, mut queue) = mpsc::unbounded_channel::<ServerFrame>();
-    let _ = outbox.send(ServerFrame::Welcome {
-        node: node.config.me.name.clone(),
-        client: client.clone(),
-    });
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = queue.recv().await {
-            if sink.send(Message::text(encode(&frame))).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    let mut joined: Vec<String> = Vec::new();
-    while let Some(Ok(msg)) = source.next().await {
-        let Message::Text(text) = msg else {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-            continue;
-        };
-        match decode::<ClientFrame>(text.as_str()) {
-            Ok(ClientFrame::Join { room }) => {
-                node.rooms
-                    .lock()
-                    .unwrap()
-                    .entry(room.clone())
-                    .or_default()
-                    .insert(conn, (client.clone(), outbox.clone()));
-                joined.push(room.clone());
-                let _ = outbox.send(ServerFrame::Joined { room });
-            }
-            Ok(ClientFrame::Send {
-                room,
-                id,
-                kind,
-                body,
-            }) => node.enqueue(Work {
-                room,
-                id,
-                from: client.clone(),
-                kind,
-                body,
-                origin: Origin::Client {
-                    conn,
-                    outbox: outbox.clone(),
-                },
-            }),
-            Err(e) => tracing::debug!("bad frame from {client}: {e}"),
-        }
-    }
-    {
-        let mut rooms = node.rooms.lock().unwrap();
-        for room in joined {
-            if let Some(m) = rooms.get_mut(&room) {
-                m.remove(&conn);
-                if m.is_empty() {
-                    rooms.remove(&room);
-                }
-            }
-        }
-    }
-    drop(outbox);
-    writer.abort();
-}
-
-async fn admin_http(node: Arc<Node>, listener: TcpListener) {
-    use axum::routing::get;
-    let n = node.clone();
-    let h = node.clone();
-    let app = axum::Router::new()
-        .route(
-            "/health",
-            get(move || {
-                let ready = h.ready.load(Ordering::Relaxed);
-                async move {
-                    if ready {
-                        (axum::http::StatusCode::OK, "ok")
-                    } else {
-                        (
-                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                            "greeting peers",
-                        )
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let n = n.clone();
-                async move { axum::Json(n.metrics()) }
-            }),
-        )
-        .route(
-            "/switches",
-            get(move || {
-                let s = node.config.switches.clone();
-                async move { axum::Json(s) }
-            }),
-        );
-    let _ = axum::serve(listener, app).await;
 }
