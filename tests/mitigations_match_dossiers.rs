@@ -21,6 +21,11 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "weibo-2017-hot-key",
             scenarios::weibo_2017::MITIGATIONS.to_vec(),
         ),
+        (
+            "roblox_2021",
+            "roblox-2021-consul",
+            scenarios::roblox_2021::MITIGATIONS.to_vec(),
+        ),
     ]
 }
 
