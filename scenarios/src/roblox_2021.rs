@@ -845,7 +845,11 @@ async fn after(lab: &LabCtx, scale: Scale) -> Result<Report> {
         });
     // Only a transfer keeps the degraded server from leading again: without
     // it the roll-out may hand leadership to it like to any other server.
-    let avoid = if transfer { vec![degraded.clone()] } else { vec![] };
+    let avoid = if transfer {
+        vec![degraded.clone()]
+    } else {
+        vec![]
+    };
     let rollout = consul.rolling_restart_avoiding(fixed, &avoid).await?;
     let leader_after = consul.leader_name().await?;
     let leadership_moved = leader_after != degraded;

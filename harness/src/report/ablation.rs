@@ -253,9 +253,10 @@ impl Ablation {
             .collect();
         if !redundant.is_empty() {
             out.push_str(&format!(
-                "\nThis surprises the dossier, which has the after variant need every one of them: {} changed no verdict here. At this scale the checks do not see what {} buys; a larger scale, or a check of what it protects, may.\n",
+                "\nThis surprises the dossier, which has the after variant need every one of them: {} changed no verdict here. At this scale the checks do not see what {}; a larger scale, or a check of what {}, may.\n",
                 redundant.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
-                if redundant.len() == 1 { "it" } else { "they" }
+                if redundant.len() == 1 { "it buys" } else { "they buy" },
+                if redundant.len() == 1 { "it protects" } else { "they protect" }
             ));
         }
         out
@@ -340,6 +341,22 @@ impl Ablation {
 }
 
 /// Per mitigation, from its `all - <name>` row against the `all` row.
+/// What a redundant mitigation still changes: recovery time, when the
+/// runs without it and the runs with all do not overlap. A fix that admits
+/// clients slowly can cost recovery time at a scale that never overloads;
+/// one that only saves time is invisible to a pass/fail verdict.
+fn recovery_apart(without: Option<Spread>, all: Option<Spread>) -> &'static str {
+    match (without, all) {
+        (Some(w), Some(a)) if w.max < a.min => {
+            ": recovery is faster without it, which is its cost at this scale"
+        }
+        (Some(w), Some(a)) if w.min > a.max => {
+            ": recovery is slower without it, which no verdict here sees"
+        }
+        _ => "",
+    }
+}
+
 fn findings(rows: &[Row]) -> Vec<Finding> {
     let Some(all) = rows.iter().find(|r| r.set == "all") else {
         return Vec::new();
@@ -378,9 +395,10 @@ fn findings(rows: &[Row]) -> Vec<Finding> {
                 (
                     Role::Redundant,
                     format!(
-                        "without it {n} of {n} runs still passed; recovery {} against {} with all",
+                        "without it {n} of {n} runs still passed; recovery {} against {} with all{}",
                         secs(row.recovery()),
-                        secs(all.recovery())
+                        secs(all.recovery()),
+                        recovery_apart(row.recovery(), all.recovery())
                     ),
                 )
             } else {
@@ -513,6 +531,51 @@ mod tests {
         let alarm = a.findings.iter().find(|f| f.mitigation == "alarm").unwrap();
         assert_eq!(alarm.role, Role::Inconclusive);
         assert!(alarm.why.contains("never asked"), "{}", alarm.why);
+    }
+
+    #[test]
+    fn a_redundant_fix_that_changes_recovery_time_says_so() {
+        // Measured on leancloud_2015_08_after at b75e077: without
+        // graduated_admission both runs passed, recovering in 8.8 / 9.8 s
+        // against 22.3 / 22.7 s with all. "Redundant" alone hid that the
+        // fix costs recovery time at this scale.
+        let mut a = sample();
+        a.rows[2].runs = vec![run(true, Some(8.8)), run(true, Some(9.8))];
+        let a = Ablation::new(&a.incident, a.budget_secs, a.repeat, a.rows);
+        assert!(
+            a.findings[1]
+                .why
+                .ends_with("recovery is faster without it, which is its cost at this scale"),
+            "{}",
+            a.findings[1].why
+        );
+        let mut b = sample();
+        b.rows[2].runs = vec![run(true, Some(40.0)), run(true, Some(41.0))];
+        let b = Ablation::new(&b.incident, b.budget_secs, b.repeat, b.rows);
+        assert!(
+            b.findings[1].why.contains("slower without it"),
+            "{}",
+            b.findings[1].why
+        );
+        // Overlapping spreads (21-25 s against 22-24 s) say neither.
+        assert!(sample().findings[1].why.ends_with("against 23.0s with all"));
+    }
+
+    #[test]
+    fn the_surprise_agrees_with_its_count() {
+        let one = sample().markdown();
+        assert!(
+            one.contains("what it buys; a larger scale, or a check of what it protects"),
+            "{one}"
+        );
+        let mut a = sample();
+        a.rows[3].runs = vec![run(true, Some(23.0)); 3];
+        let two = Ablation::new(&a.incident, a.budget_secs, a.repeat, a.rows).markdown();
+        assert!(two.contains("`alarm`, `ramp` changed no verdict"), "{two}");
+        assert!(
+            two.contains("what they buy; a larger scale, or a check of what they protect"),
+            "{two}"
+        );
     }
 
     #[test]
