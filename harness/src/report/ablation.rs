@@ -341,21 +341,40 @@ impl Ablation {
 }
 
 /// Per mitigation, from its `all - <name>` row against the `all` row.
-/// What a redundant mitigation still changes: recovery time, when the
-/// runs without it and the runs with all do not overlap. A fix that admits
-/// clients slowly can cost recovery time at a scale that never overloads;
-/// one that only saves time is invisible to a pass/fail verdict.
-fn recovery_apart(without: Option<Spread>, all: Option<Spread>) -> &'static str {
-    match (without, all) {
-        (Some(w), Some(a)) if w.max < a.min => {
-            ": recovery is faster without it, which is its cost at this scale"
-        }
-        (Some(w), Some(a)) if w.min > a.max => {
-            ": recovery is slower without it, which no verdict here sees"
-        }
-        _ => "",
+/// What a redundant mitigation still changes: recovery time, when at
+/// least [`APART_RUNS`] runs on each side measured it, their spreads do not
+/// overlap, and the medians differ by at least [`APART_SECS`] and
+/// [`APART_SHARE`] of the full set's. A fix that admits clients slowly can
+/// cost recovery time at a scale that never overloads; one that only saves
+/// time is invisible to a pass/fail verdict. One run a side, or a
+/// difference of a tenth of a second, is noise, not a finding.
+fn recovery_apart(without: &Row, all: &Row) -> &'static str {
+    let measured = |r: &Row| r.runs.iter().filter(|x| x.recovery_secs.is_some()).count();
+    if measured(without) < APART_RUNS || measured(all) < APART_RUNS {
+        return "";
+    }
+    let (Some(w), Some(a)) = (without.recovery(), all.recovery()) else {
+        return "";
+    };
+    if (w.median - a.median).abs() < APART_SECS.max(APART_SHARE * a.median) {
+        return "";
+    }
+    if w.max < a.min {
+        ": recovery is faster without it, which is its cost at this scale"
+    } else if w.min > a.max {
+        ": recovery is slower without it, which no verdict here sees"
+    } else {
+        ""
     }
 }
+
+/// Runs a side before [`recovery_apart`] compares recovery times.
+pub const APART_RUNS: usize = 2;
+/// The smallest difference of medians it reports, in seconds.
+pub const APART_SECS: f64 = 1.0;
+/// The smallest difference of medians it reports, as a share of the full
+/// set's median.
+pub const APART_SHARE: f64 = 0.25;
 
 fn findings(rows: &[Row]) -> Vec<Finding> {
     let Some(all) = rows.iter().find(|r| r.set == "all") else {
@@ -398,7 +417,7 @@ fn findings(rows: &[Row]) -> Vec<Finding> {
                         "without it {n} of {n} runs still passed; recovery {} against {} with all{}",
                         secs(row.recovery()),
                         secs(all.recovery()),
-                        recovery_apart(row.recovery(), all.recovery())
+                        recovery_apart(row, all)
                     ),
                 )
             } else {
@@ -559,6 +578,28 @@ mod tests {
         );
         // Overlapping spreads (21-25 s against 22-24 s) say neither.
         assert!(sample().findings[1].why.ends_with("against 23.0s with all"));
+        // Measured on roblox_consul_after at 9b5092e, one run a set: 0.05 s
+        // with all, 0.1 s without leadership_transfer. The first version of
+        // this rule called that "slower without it".
+        let mut c = sample();
+        c.rows[0].runs = vec![run(true, Some(0.05))];
+        c.rows[2].runs = vec![run(true, Some(0.1))];
+        let c = Ablation::new(&c.incident, c.budget_secs, 1, c.rows);
+        assert!(
+            c.findings[1].why.ends_with("with all"),
+            "{}",
+            c.findings[1].why
+        );
+        // Two runs a side, apart, but 0.3 s: below APART_SECS.
+        let mut d = sample();
+        d.rows[0].runs = vec![run(true, Some(1.0)), run(true, Some(1.1))];
+        d.rows[2].runs = vec![run(true, Some(1.3)), run(true, Some(1.4))];
+        let d = Ablation::new(&d.incident, d.budget_secs, 2, d.rows);
+        assert!(
+            d.findings[1].why.ends_with("with all"),
+            "{}",
+            d.findings[1].why
+        );
     }
 
     #[test]
