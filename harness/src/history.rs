@@ -5,6 +5,9 @@
 //! enough for every checker here and cheap to check at scale. Histories
 //! export as JSON lines and as EDN that Jepsen's checkers (elle-cli,
 //! knossos) read.
+//!
+//! One concept, one file: the operation record and its two export formats,
+//! which are views of the same type; over a quarter of it is tests.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -3,6 +3,9 @@
 //! `INCIDENT_REQUIRE_DOCKER=1` / `INCIDENT_REQUIRE_MONGO=1`), the lab, the
 //! body under the incident's timeout, the verdict, and a teardown that runs
 //! however the body ends.
+//!
+//! One concept, one file: the life of one `#[incident]` test from
+//! requirements to teardown; a sixth of it is tests.
 
 pub use crate::console::{docker_or_skip, loud};
 use crate::console::{env_flag, skip_refused};

@@ -270,3 +270,59 @@ fn the_reader_sees_uses_and_not_comments() {
         ["history"]
     );
 }
+
+/// A source file past this many lines is split by concept, or its module
+/// comment says in one line why it is one concept (issue 14).
+const LONG_FILE_LINES: usize = 600;
+
+/// Whether a file's leading `//!` block says why it is one concept.
+fn says_why_one_concept(text: &str) -> bool {
+    text.lines()
+        .take_while(|l| l.starts_with("//!"))
+        .any(|l| l.contains("One concept, one file"))
+}
+
+#[test]
+fn every_long_source_file_is_one_concept_and_says_why() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut files = Vec::new();
+    for krate in [
+        "harness",
+        "harness-macros",
+        "fixtures",
+        "scenarios",
+        "gateway",
+        "vocab",
+    ] {
+        let dir = workspace.join(krate).join("src");
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    assert!(
+        files.len() > 50,
+        "the walk found only {} files",
+        files.len()
+    );
+    let mut silent = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        if text.lines().count() > LONG_FILE_LINES && !says_why_one_concept(&text) {
+            silent.push(f.strip_prefix(workspace).unwrap().display().to_string());
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "over {LONG_FILE_LINES} lines with no `//! One concept, one file: <why>` line: split them by concept, or say why each is one: {silent:?}"
+    );
+}
+
+#[test]
+fn the_one_concept_line_counts_only_in_the_module_comment() {
+    assert!(says_why_one_concept(
+        "//! A.\n//!\n//! One concept, one file: b.\nuse x;"
+    ));
+    assert!(!says_why_one_concept(
+        "//! A.\nuse x;\n// One concept, one file: b."
+    ));
+}

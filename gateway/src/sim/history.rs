@@ -1,6 +1,9 @@
 //! What the simulator saw: every connect attempt, session, send,
 //! acknowledgement and delivery, with times in seconds since the
 //! simulator started; and the delivery audit over it.
+//!
+//! One concept, one file: the simulator's record and the audit that reads
+//! only it; almost a third of it is tests.
 
 use crate::protocol::{AckStatus, Kind};
 use serde::{Deserialize, Serialize};

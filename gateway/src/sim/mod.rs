@@ -3,6 +3,9 @@
 //! and reconnect by a policy: the 2015 SDK's naive immediate retry that
 //! leaves the old connection open, or jittered exponential backoff that
 //! closes it first. Everything is recorded in a [`SimHistory`].
+//!
+//! One concept, one file: a client's life (route, connect, join, send,
+//! reconnect); its record is `history`, its pacing `Pacer`.
 
 mod history;
 

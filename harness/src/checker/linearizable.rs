@@ -20,6 +20,9 @@
 //!
 //! Intervals are closed, as in Porcupine: an operation completing at the
 //! instant another is invoked is concurrent with it.
+//!
+//! One concept, one file: one search and the register model it runs; a
+//! quarter of it is tests.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -14,6 +14,10 @@
 //! and runs, but records no check, so both variants fail ("no signature
 //! check was recorded") until someone fills the places marked `FILL:`. A
 //! skeleton never passes silently.
+//!
+//! One concept, one file: one dossier rendered into the three files of an
+//! incident (the templates live in `harness/templates/`); a quarter of it
+//! is tests.
 
 use crate::postmortem::Dossier;
 use crate::spec::Variant;

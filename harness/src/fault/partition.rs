@@ -7,6 +7,9 @@
 //! (`-m conntrack --ctdir ORIGINAL`), so a→b is cut and b→a still works,
 //! replies included. Each fault's rules live in their own chain
 //! (`INC-<run>-P<n>`, jumped to from INPUT); heal removes exactly that chain.
+//!
+//! One concept, one file: the grudge (pure) and its enforcement as iptables
+//! chains, which change together; a quarter of it is tests.
 
 use super::{resolve_distinct, Fault, Target};
 use crate::lab::{LabCtx, Node};

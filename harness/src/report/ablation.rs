@@ -4,6 +4,9 @@
 //! integrity counts, and per mitigation what the measurement says of it
 //! (necessary, redundant at this scale, or inconclusive). Built from the
 //! runs' reports alone (`<incident>/ablation.{json,md,svg}`).
+//!
+//! One concept, one file: the ablation's rows, its findings rule and the
+//! two views of them (markdown, SVG); a third of it is tests.
 
 use super::Report;
 use crate::verdict::Verdict;

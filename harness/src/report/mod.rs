@@ -2,6 +2,10 @@
 //! `target/incidents/<incident>/report.json` (with the history), and its
 //! stable view for insta snapshots: verdicts, anomaly counts and budget
 //! outcomes; never raw milliseconds, ids, ports or addresses.
+//!
+//! One concept, one file: the report's model and its snapshot view, which
+//! must change together; writers of other formats are siblings (`junit`,
+//! `html`, `svg`).
 
 pub mod ablation;
 pub mod html;

@@ -7,6 +7,9 @@
 //! Drawn with plotters' SVG backend and its built-in text metrics: text is
 //! written as SVG `<text>` elements, so no font files or fontconfig are
 //! needed.
+//!
+//! One concept, one file: one picture's layout, panel by panel; a tenth of
+//! it is tests.
 
 use super::Report;
 use crate::history::{History, OpStatus};
