@@ -2,7 +2,8 @@
 //! suite runs on (`images`), turn a postmortem into an incident (`new`),
 //! and what users do after a run: see the suite (`list`), replay a run
 //! (`replay`), open its report (`open`), clean up after a killed one
-//! (`clean`), and learn which fix bought the recovery (`ablate`).
+//! (`clean`), learn which fix bought the recovery (`ablate`), and gate a
+//! release on recovery time (`baseline save`, `gate`).
 
 use clap::{Parser, Subcommand};
 use harness::cli;
@@ -39,6 +40,11 @@ enum Command {
     Groups(cli::groups::GroupsArgs),
     /// Runs an after variant with each mitigation removed in turn: which fix bought what.
     Ablate(cli::ablate::AblateArgs),
+    /// Stores an incident's recovery times from N runs as its baseline.
+    #[command(subcommand)]
+    Baseline(cli::gate::BaselineCommand),
+    /// Runs an incident N times; fails when recovery is significantly slower than its baseline.
+    Gate(cli::gate::RunsArgs),
 }
 
 fn main() {
@@ -53,6 +59,8 @@ fn main() {
         Command::Clean(a) => cli::clean::run(a),
         Command::Groups(a) => cli::groups::run(a),
         Command::Ablate(a) => cli::ablate::run(a),
+        Command::Baseline(c) => cli::gate::run_baseline(c),
+        Command::Gate(a) => cli::gate::run_gate(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -15,11 +15,9 @@
 use crate::catalog;
 use crate::postmortem::Dossier;
 use crate::report::ablation::{Ablation, Row, Run};
-use crate::report::Report;
 use crate::spec::Variant;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
-use std::process::Command;
 
 /// Options of `incident ablate`.
 #[derive(clap::Args, Debug)]
@@ -67,14 +65,12 @@ pub fn plan(args: &AblateArgs, root: &Path) -> Result<Plan> {
     if args.repeat == 0 {
         bail!("--repeat 0 runs nothing: give at least 1");
     }
-    let entries = catalog::read(root)?;
-    let wanted = [args.incident.clone(), format!("{}_after", args.incident)];
-    let Some(entry) = entries.iter().find(|e| wanted.contains(&e.name)) else {
-        bail!(
-            "no incident `{}` in this suite: `incident list` shows them (ablate takes an after variant, e.g. leancloud_2015_08_after)",
-            args.incident
-        );
-    };
+    let entry = super::runs::find_entry(
+        root,
+        &args.incident,
+        "ablate takes an after variant, e.g. leancloud_2015_08_after",
+    )?;
+    let entry = &entry;
     if entry.variant != Variant::After {
         bail!(
             "`{}` is a before variant: ablate removes fixes from an after variant; pass its after variant",
@@ -146,17 +142,7 @@ pub fn run(args: &AblateArgs) -> Result<i32> {
     let dir = artifacts.join(&plan.incident);
     let kept = dir.join("ablation");
     std::fs::create_dir_all(&kept).with_context(|| format!("creating {}", kept.display()))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(&cargo)
-        .args(["test", "--test", "incidents", "--no-run"])
-        .current_dir(&root)
-        .status()
-        .context("running cargo test --no-run")?;
-    if !built.success() {
-        bail!(
-            "the incident suite does not build: fix `cargo test --test incidents --no-run` first"
-        );
-    }
+    super::runs::build_suite(&root)?;
     let total = plan.sets.len() * args.repeat as usize;
     let mut rows = Vec::new();
     for (i, set) in plan.sets.iter().enumerate() {
@@ -173,27 +159,15 @@ pub fn run(args: &AblateArgs) -> Result<i32> {
             // report, timeline and picture are kept.
             let slug = set.label.replace(" - ", "-without-");
             let run_root = kept.join(format!("{slug}-{k}"));
-            let _ = std::fs::remove_dir_all(&run_root);
-            let report_path = run_root.join(&plan.incident).join("report.json");
-            let status = Command::new(&cargo)
-                .args(["test", "--test", "incidents", "--", "--exact"])
-                .arg(&plan.test_path)
-                .env(crate::mitigations::ENV, &set.env)
-                .env("INCIDENT_ARTIFACTS", &run_root)
-                .env("INCIDENT_PROGRESS", "0")
-                .current_dir(&root)
-                .status()
-                .context("running cargo test")?;
-            let run = match Report::read(&report_path) {
-                Ok(r) => Run::from_report(&r),
-                Err(_) => Run::missing(0),
-            };
+            let (code, report) =
+                super::runs::run_once(&root, &plan.incident, &plan.test_path, &set.env, &run_root)?;
+            let run = report.as_ref().map_or(Run::missing(0), Run::from_report);
             println!(
                 "ablate {}: {}: {} (exit {}), recovery {}",
                 plan.incident,
                 set.label,
                 if run.passed { "passed" } else { "failed" },
-                status.code().unwrap_or(-1),
+                code,
                 run.recovery_secs
                     .map_or("not measured".into(), |s| format!("{s:.1}s"))
             );

@@ -14,6 +14,9 @@
 //! Hodges-Lehmann shift (the median of the pairwise differences, in
 //! seconds).
 //!
+//! A [`Baseline`] is the stored side: recovery times of N runs on a known
+//! build, committed under `tests/snapshots/baselines/`.
+//!
 //! The verdict is honest about sample size: when even a complete
 //! separation of the samples could not reach `alpha`, the gate says it
 //! cannot decide at this many runs instead of passing.
@@ -145,6 +148,70 @@ impl RegressionTest {
             ));
         }
         line
+    }
+}
+
+/// Where baselines live: one JSON file per incident, committed beside
+/// the snapshots, so a baseline changes in review like a snapshot does.
+pub const BASELINE_DIR: &str = "tests/snapshots/baselines";
+
+/// A stored baseline: the recovery times of N runs of one incident on a
+/// known build, which later runs are tested against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The incident's name (`weibo_2017_after`).
+    pub incident: String,
+    /// The commit the runs were made at, for the reader.
+    pub commit: String,
+    /// Recovery seconds, one per run that measured it.
+    pub recovery_secs: Vec<f64>,
+}
+
+impl Baseline {
+    /// `<root>/tests/snapshots/baselines/<incident>.json`.
+    pub fn path(root: &std::path::Path, incident: &str) -> std::path::PathBuf {
+        root.join(BASELINE_DIR).join(format!("{incident}.json"))
+    }
+
+    /// Reads an incident's baseline; a missing one is one line naming the
+    /// command that makes it.
+    pub fn load(root: &std::path::Path, incident: &str) -> anyhow::Result<Baseline> {
+        let path = Self::path(root, incident);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            anyhow::anyhow!(
+                "`{incident}` has no baseline ({} is missing): run `incident baseline save {incident} --repeat 5` on the build to compare against, and commit the file",
+                path.display()
+            )
+        })?;
+        let b: Baseline = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a baseline ({e}): save it again with `incident baseline save {incident}`",
+                path.display()
+            )
+        })?;
+        if b.incident != incident {
+            anyhow::bail!(
+                "{} is the baseline of `{}`, not `{incident}`: save it again with `incident baseline save {incident}`",
+                path.display(),
+                b.incident
+            );
+        }
+        Ok(b)
+    }
+
+    /// Writes the baseline where `load` finds it.
+    pub fn save(&self, root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+        let path = Self::path(root, &self.incident);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, serde_json::to_string_pretty(self)? + "\n")?;
+        Ok(path)
+    }
+
+    /// Tests `candidate` recovery times against this baseline.
+    pub fn test(&self, candidate: &[f64], alpha: f64) -> Option<RegressionTest> {
+        RegressionTest::run(&self.recovery_secs, candidate, alpha)
     }
 }
 
@@ -364,6 +431,43 @@ mod tests {
         let c: Vec<f64> = (0..40).map(|i| i as f64 + 15.0).collect();
         let t = RegressionTest::run(&b, &c, 0.05).unwrap();
         assert!(!t.exact && t.verdict == GateVerdict::Slower, "{t:?}");
+    }
+
+    #[test]
+    fn a_baseline_round_trips_and_a_missing_one_names_the_command() {
+        let root = std::env::temp_dir().join(format!("gate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let msg = Baseline::load(&root, "weibo_2017_after")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("has no baseline")
+                && msg.contains("incident baseline save weibo_2017_after")
+                && !msg.contains('\n'),
+            "{msg}"
+        );
+        let b = Baseline {
+            incident: "weibo_2017_after".into(),
+            commit: "be74b35".into(),
+            recovery_secs: vec![6.08, 6.1, 6.11, 6.2, 6.2],
+        };
+        let path = b.save(&root).unwrap();
+        assert!(path.ends_with("tests/snapshots/baselines/weibo_2017_after.json"));
+        assert_eq!(Baseline::load(&root, "weibo_2017_after").unwrap(), b);
+        // A file copied under another incident's name is refused.
+        std::fs::copy(&path, Baseline::path(&root, "leancloud_2015_08_after")).unwrap();
+        let msg = Baseline::load(&root, "leancloud_2015_08_after")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("is the baseline of `weibo_2017_after`"),
+            "{msg}"
+        );
+        let t = b
+            .test(&[6.1, 6.15, 6.2, 6.09, 6.12], DEFAULT_ALPHA)
+            .unwrap();
+        assert_eq!(t.verdict, GateVerdict::NotSlower, "{}", t.summary());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
