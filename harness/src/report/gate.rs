@@ -30,14 +30,25 @@ pub const EXACT_LIMIT: u64 = 2_000_000;
 /// The significance level the gate uses unless told otherwise.
 pub const DEFAULT_ALPHA: f64 = 0.05;
 
+/// The smallest shift that counts as slower, in seconds, however
+/// significant: recovery times of one build differ by milliseconds from
+/// batch to batch, and a complete separation by 1 ms is "significant"
+/// (the first real gate run called 6.0713-6.0730 s against 6.0695-6.0706 s
+/// slower, shift +0.00 s).
+pub const MIN_SHIFT_SECS: f64 = 0.5;
+
+/// ... and the smallest shift as a share of the baseline's median.
+pub const MIN_SHIFT_SHARE: f64 = 0.10;
+
 /// What the gate concluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateVerdict {
     /// Slower than the baseline with p <= alpha: the gate fails.
     Slower,
-    /// Not significantly slower: the gate passes (the figures still say
-    /// by how much it moved).
+    /// Not significantly slower, or slower by less than the smallest
+    /// shift that counts: the gate passes (the figures still say by how
+    /// much it moved).
     NotSlower,
     /// Too few runs: even complete separation could not reach alpha.
     TooFewRuns,
@@ -65,6 +76,9 @@ pub struct RegressionTest {
     pub shift_secs: f64,
     /// The level tested at.
     pub alpha: f64,
+    /// The smallest shift that counts: `MIN_SHIFT_SECS` or
+    /// `MIN_SHIFT_SHARE` of the baseline's median, whichever is larger.
+    pub min_shift_secs: f64,
     /// The conclusion.
     pub verdict: GateVerdict,
 }
@@ -103,9 +117,11 @@ impl RegressionTest {
         } else {
             0.0
         };
+        let shift_secs = median(&mut diffs);
+        let min_shift_secs = MIN_SHIFT_SECS.max(MIN_SHIFT_SHARE * median(&mut baseline.to_vec()));
         let verdict = if min_p_value > alpha {
             GateVerdict::TooFewRuns
-        } else if p_value <= alpha {
+        } else if p_value <= alpha && shift_secs >= min_shift_secs {
             GateVerdict::Slower
         } else {
             GateVerdict::NotSlower
@@ -118,8 +134,9 @@ impl RegressionTest {
             exact,
             min_p_value,
             cliffs_delta: 2.0 * u / pairs - 1.0,
-            shift_secs: median(&mut diffs),
+            shift_secs,
             alpha,
+            min_shift_secs,
             verdict,
         })
     }
@@ -128,6 +145,9 @@ impl RegressionTest {
     pub fn summary(&self) -> String {
         let what = match self.verdict {
             GateVerdict::Slower => "slower than the baseline",
+            GateVerdict::NotSlower if self.p_value <= self.alpha => {
+                "not slower than the baseline by a shift that counts"
+            }
             GateVerdict::NotSlower => "not significantly slower than the baseline",
             GateVerdict::TooFewRuns => "undecided: too few runs",
         };
@@ -141,6 +161,12 @@ impl RegressionTest {
             self.cliffs_delta,
             self.shift_secs,
         );
+        if self.verdict == GateVerdict::NotSlower && self.p_value <= self.alpha {
+            line.push_str(&format!(
+                "; significant, but below the smallest shift that counts ({:.2} s)",
+                self.min_shift_secs
+            ));
+        }
         if self.verdict == GateVerdict::TooFewRuns {
             line.push_str(&format!(
                 "; {} against {} runs cannot reach p <= {} (best possible {:.3}): run more of each",
@@ -468,6 +494,29 @@ mod tests {
             .unwrap();
         assert_eq!(t.verdict, GateVerdict::NotSlower, "{}", t.summary());
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The first real gate run (weibo_2017_after, 3 against 3 at
+    /// 1a5f1c8, same build): every candidate run 1 ms slower than every
+    /// baseline run, p = 0.05, and the gate without a smallest shift
+    /// called it slower.
+    #[test]
+    fn a_significant_millisecond_is_not_a_regression() {
+        let baseline = [6.069535949, 6.070586551, 6.06947704];
+        let rerun = [6.072336334, 6.071337874, 6.073032956];
+        let t = RegressionTest::run(&baseline, &rerun, DEFAULT_ALPHA).unwrap();
+        assert!(close(t.p_value, 0.05), "{t:?}");
+        assert_eq!(t.verdict, GateVerdict::NotSlower, "{}", t.summary());
+        assert!(
+            t.summary()
+                .contains("below the smallest shift that counts (0.61 s)"),
+            "{}",
+            t.summary()
+        );
+        // The same separation by a second counts.
+        let slower: Vec<f64> = baseline.iter().map(|s| s + 1.0).collect();
+        let t = RegressionTest::run(&baseline, &slower, DEFAULT_ALPHA).unwrap();
+        assert_eq!(t.verdict, GateVerdict::Slower, "{}", t.summary());
     }
 
     #[test]
