@@ -70,7 +70,6 @@ pub fn plan(args: &AblateArgs, root: &Path) -> Result<Plan> {
         &args.incident,
         "ablate takes an after variant, e.g. leancloud_2015_08_after",
     )?;
-    let entry = &entry;
     if entry.variant != Variant::After {
         bail!(
             "`{}` is a before variant: ablate removes fixes from an after variant; pass its after variant",
@@ -122,7 +121,7 @@ pub fn plan(args: &AblateArgs, root: &Path) -> Result<Plan> {
     Ok(Plan {
         incident: entry.name.clone(),
         test_path: entry.test_path.clone(),
-        budget_secs: dossier_budget(entry, &dossier),
+        budget_secs: dossier_budget(&entry, &dossier),
         sets,
     })
 }
