@@ -68,7 +68,8 @@ pub struct SimConfig {
     pub router: String,
     /// Number of clients.
     pub clients: usize,
-    /// Ordinary rooms: client `i` joins `room-{i % rooms}`.
+    /// Ordinary rooms, in blocks of consecutive clients (see
+    /// [`SimConfig::rooms_of`]).
     pub rooms: usize,
     /// Clients `0..hot_members` also join the room `hot`.
     pub hot_members: usize,
@@ -105,9 +106,20 @@ impl SimConfig {
         }
     }
 
-    /// The rooms client `i` joins.
+    /// The rooms client `i` joins: the ordinary room of its block of
+    /// consecutive clients (`room-{i * rooms / clients}`), and `hot` for
+    /// the first `hot_members`.
+    ///
+    /// Blocks, because the router spreads consecutive clients over the
+    /// nodes: each room then spans the nodes, as rooms do in production.
+    /// Striding (`i % rooms`) followed the router's own rotation: with 3
+    /// nodes and 30 rooms every room sat on one node, no message crossed
+    /// an RPC link, and a black-holed link lost anything only when the
+    /// assignment happened to stray from the rotation.
     pub fn rooms_of(&self, i: usize) -> Vec<String> {
-        let mut r = vec![format!("room-{}", i % self.rooms.max(1))];
+        let rooms = self.rooms.max(1);
+        let block = (i * rooms / self.clients.max(1)).min(rooms - 1);
+        let mut r = vec![format!("room-{block}")];
         if i < self.hot_members {
             r.push("hot".into());
         }
@@ -800,8 +812,54 @@ async fn connect(
 
 #[cfg(test)]
 mod tests {
-    use super::Pacer;
+    use super::{Pacer, SimConfig};
+    use std::collections::{BTreeMap, BTreeSet};
     use std::time::Duration;
+
+    /// The layout that hid leancloud_2015_08's loss: 600 clients in 30
+    /// rooms, given out by the router in rotation over 3 nodes (what
+    /// least-loaded assignment does to clients connecting in order). With
+    /// `i % rooms` every room lay on one node; each must span all three.
+    #[test]
+    fn every_room_spans_the_nodes_the_router_rotates_over() {
+        for (clients, rooms, nodes) in [(600, 30, 3), (600, 30, 2), (300, 15, 5), (40, 2, 4)] {
+            let mut cfg = SimConfig::new("127.0.0.1:1", clients);
+            cfg.rooms = rooms;
+            let mut spans: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+            for i in 0..clients {
+                for room in cfg.rooms_of(i) {
+                    spans.entry(room).or_default().insert(i % nodes);
+                }
+            }
+            assert_eq!(
+                spans.len(),
+                rooms,
+                "{clients} clients fill all {rooms} rooms"
+            );
+            for (room, on) in &spans {
+                assert_eq!(
+                    on.len(),
+                    nodes,
+                    "{room} of {rooms} lies on nodes {on:?} of {nodes}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rooms_are_blocks_of_consecutive_clients_and_hot_members_join_hot() {
+        let mut cfg = SimConfig::new("127.0.0.1:1", 10);
+        cfg.rooms = 3;
+        cfg.hot_members = 2;
+        let of = |i| cfg.rooms_of(i);
+        assert_eq!(of(0), ["room-0", "hot"]);
+        assert_eq!(of(2), ["room-0"]);
+        assert_eq!(of(3), ["room-0"]);
+        assert_eq!(of(4), ["room-1"]);
+        assert_eq!(of(9), ["room-2"]);
+        cfg.rooms = 0; // clamped to one room
+        assert_eq!(cfg.rooms_of(7), ["room-0"]);
+    }
 
     /// 10 ms sleeps that take 11.1 ms (what this machine's timer gives
     /// under load): the old credit of a fixed 10 ms per tick sent 90 a
