@@ -16,7 +16,7 @@ use gateway::node::NodeMetrics;
 use gateway::router::Strategy;
 use gateway::sim::{Load, ReconnectPolicy, SimConfig};
 use harness::checker::availability::Watched;
-use harness::checker::Check;
+use harness::checker::{Check, CheckKind, Verdict};
 use harness::fault::FaultGuard;
 use harness::lab::LabCtx;
 use harness::report::Report;
@@ -237,6 +237,38 @@ async fn black_hole(
         .await
         .map(|m| m.nodes.contains_key(&faulty_name))
         .unwrap_or(false);
+    // The black hole itself: nothing may reach the faulty node's RPC
+    // server (from 1 s in, past what was in flight at inject). Requests
+    // that still crossed it would be delivered, and the run would judge a
+    // fault that did not happen.
+    let received_at = |k: usize| {
+        samples
+            .get(k)
+            .and_then(|m| m.get(&faulty_name))
+            .map(|m| m.rpc_delivers_received)
+    };
+    let crossed = match (received_at(1), received_at(last)) {
+        (Some(from), Some(to)) => Some(to.saturating_sub(from)),
+        _ => None,
+    };
+    lab.check(
+        Check::new(
+            "fault.black_hole_held",
+            CheckKind::Always,
+            match crossed {
+                Some(0) => Verdict::Valid,
+                Some(_) => Verdict::Invalid,
+                None => Verdict::Unknown,
+            },
+            match crossed {
+                Some(n) => format!(
+                    "RPC calls {faulty_name} received from its peers during the black hole: {n} (must be 0)"
+                ),
+                None => format!("{faulty_name}'s RPC counter was not read during the black hole"),
+            },
+        )
+        .with_figure("rpc_delivers_received", crossed.unwrap_or(0) as f64),
+    );
     lab.figure("chat.peak_pending_rpcs", peak_pending as f64);
     lab.figure("chat.healthy_rss_growth_mb", rss_growth);
     lab.check(
@@ -276,9 +308,9 @@ struct BlackHole {
 }
 
 /// Takes the faulty node out, then ends its black hole: out first, because
-/// Toxiproxy's black hole holds what it swallowed, and lifted with the node
-/// still up it would hand the node the requests the outage lost (a race
-/// with the restart). Returns the span the node was unreachable.
+/// lifting it closes the black-holed connections and the peers reconnect
+/// at once; with the node still up, their next calls would reach it (a
+/// race with the restart). Returns the span the node was unreachable.
 async fn take_out(
     lab: &LabCtx,
     chat: &ChatGatewayClusterHandle,

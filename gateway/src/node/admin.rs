@@ -68,6 +68,10 @@ pub struct NodeMetrics {
     /// Connections refused because the node was not ready yet.
     #[serde(default)]
     pub refused_not_ready: u64,
+    /// Deliver calls this node's RPC server received from peers: what
+    /// crossed the network into it (a black hole must hold it still).
+    #[serde(default)]
+    pub rpc_delivers_received: u64,
 }
 
 pub(super) async fn serve(node: Arc<Node>, listener: TcpListener) {

@@ -65,6 +65,7 @@ struct Counters {
     handshakes_ok: AtomicU64,
     handshakes_failed: AtomicU64,
     handshakes_dropped: AtomicU64,
+    rpc_delivers_received: AtomicU64,
 }
 
 type Outbox = mpsc::UnboundedSender<ServerFrame>;
@@ -161,6 +162,7 @@ impl Node {
             departed: peers.departed(),
             ready: self.ready.load(Ordering::Relaxed),
             refused_not_ready: c.refused_not_ready.load(Ordering::Relaxed),
+            rpc_delivers_received: c.rpc_delivers_received.load(Ordering::Relaxed),
         }
     }
 
@@ -399,6 +401,9 @@ pub async fn start(config: NodeConfig, membership: Arc<dyn Membership>) -> Resul
                     kind,
                     body,
                 } => {
+                    n.counters
+                        .rpc_delivers_received
+                        .fetch_add(1, Ordering::Relaxed);
                     let (tx, rx) = oneshot::channel();
                     n.enqueue(Work {
                         room,
