@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -337,11 +338,47 @@ pub struct ToxicInfo {
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
-/// An async handle to one Toxiproxy server. Cheap to clone.
+/// An async handle to one Toxiproxy server. Cheap to clone: clones share
+/// one HTTP client and one `toxiproxy_rust` worker.
 #[derive(Clone, Debug)]
 pub struct ToxiproxyClient {
     api: SocketAddr,
     http: reqwest::Client,
+    worker: Arc<OnceLock<Worker>>,
+}
+
+/// A `toxiproxy_rust` call, run on the worker thread with its client.
+type Job = Box<dyn FnOnce(&toxiproxy_rust::client::Client) + Send>;
+
+/// The thread that owns the one `toxiproxy_rust` client of a server: the
+/// crate is blocking (a `reqwest::blocking` client, whose creation starts a
+/// runtime thread of its own), so it gets one thread for its life and
+/// keeps its connection alive, instead of a fresh client and a blocking
+/// task per call. The thread ends when the last handle is dropped.
+#[derive(Debug)]
+struct Worker {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl Worker {
+    fn start(api: SocketAddr) -> Worker {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("toxiproxy-{api}"))
+            .spawn(move || {
+                let client = toxiproxy_rust::client::Client::new(api);
+                for job in rx {
+                    job(&client);
+                }
+            });
+        if let Err(e) = spawned {
+            // Every call then fails with this as its cause (see `run`).
+            tracing::warn!("no toxiproxy client thread: {e}");
+        }
+        Worker {
+            jobs: std::sync::Mutex::new(tx),
+        }
+    }
 }
 
 impl ToxiproxyClient {
@@ -353,6 +390,7 @@ impl ToxiproxyClient {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
+            worker: Arc::default(),
         }
     }
 
@@ -365,23 +403,32 @@ impl ToxiproxyClient {
         format!("http://{}/{}", self.api, path.trim_start_matches('/'))
     }
 
-    /// Runs a `toxiproxy_rust` call on a blocking thread, with its panics
-    /// caught and its client made and dropped there.
+    /// Runs a `toxiproxy_rust` call on the worker thread, with its panics
+    /// caught (the crate panics where it could return an error).
     async fn blocking<T, F>(&self, call: &str, f: F) -> Result<T, ToxiproxyError>
     where
         T: Send + 'static,
         F: FnOnce(&toxiproxy_rust::client::Client) -> Result<T, String> + Send + 'static,
     {
-        let api = self.api;
+        let worker = self.worker.get_or_init(|| Worker::start(self.api));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |client| {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(client)));
+            let _ = tx.send(out);
+        });
+        let queued = worker
+            .jobs
+            .lock()
+            .map_err(|e| e.to_string())
+            .and_then(|jobs| jobs.send(job).map_err(|e| e.to_string()));
         let name = call.to_string();
-        let joined = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let client = toxiproxy_rust::client::Client::new(api);
-                f(&client)
-            }))
-        })
-        .await;
-        match joined {
+        if let Err(cause) = queued {
+            return Err(ToxiproxyError::Client {
+                call: name,
+                message: format!("the toxiproxy client thread is gone: {cause}"),
+            });
+        }
+        match rx.await {
             Ok(Ok(Ok(v))) => Ok(v),
             Ok(Ok(Err(message))) => Err(ToxiproxyError::Client {
                 call: name,
@@ -391,9 +438,9 @@ impl ToxiproxyClient {
                 call: name,
                 message: panic_message(&payload),
             }),
-            Err(join) => Err(ToxiproxyError::Panicked {
+            Err(_) => Err(ToxiproxyError::Client {
                 call: name,
-                message: join.to_string(),
+                message: "the toxiproxy client thread is gone".into(),
             }),
         }
     }
@@ -545,12 +592,6 @@ impl ToxiproxyClient {
     pub async fn add_toxic(&self, proxy: &str, toxic: &Toxic) -> Result<ToxicInfo, ToxiproxyError> {
         toxic.validate()?;
         let name = toxic.name();
-        if self.toxics(proxy).await?.iter().any(|t| t.name == name) {
-            return Err(ToxiproxyError::ToxicExists {
-                proxy: proxy.into(),
-                toxic: name,
-            });
-        }
         let stream = toxic.stream.as_str().to_string();
         let tox = toxic.toxicity;
         let p = proxy.to_string();
@@ -565,17 +606,37 @@ impl ToxiproxyClient {
                     "toxicity": tox,
                     "attributes": toxic.kind.attributes(),
                 });
-                self.send(
-                    &call,
-                    self.http
-                        .post(self.url(&format!("proxies/{proxy}/toxics")))
-                        .json(&body),
-                )
-                .await?;
+                let sent = self
+                    .send(
+                        &call,
+                        self.http
+                            .post(self.url(&format!("proxies/{proxy}/toxics")))
+                            .json(&body),
+                    )
+                    .await;
+                match sent {
+                    Ok(_) => {}
+                    Err(ToxiproxyError::Status { status: 409, .. }) => {
+                        return Err(ToxiproxyError::ToxicExists {
+                            proxy: proxy.into(),
+                            toxic: name,
+                        })
+                    }
+                    Err(ToxiproxyError::Status { status: 404, .. }) => {
+                        return Err(ToxiproxyError::NoSuchProxy(proxy.into()))
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             kind => {
-                self.blocking(&call, move |c| {
+                let named = name.clone();
+                let added = self.blocking(&call, move |c| {
                     let px = c.find_proxy(&p)?;
+                    // The proxy's own record says whether the name is taken:
+                    // no second request for it.
+                    if px.proxy_pack.toxics.iter().any(|t| t.name == named) {
+                        return Ok(false);
+                    }
                     match kind {
                         ToxicKind::Latency {
                             latency_ms,
@@ -598,9 +659,25 @@ impl ToxiproxyClient {
                         } => px.with_slicer(stream, average_size, size_variation, delay_us, tox),
                         ToxicKind::ResetPeer { .. } => unreachable!("handled above"),
                     };
-                    Ok(())
-                })
-                .await?;
+                    Ok(true)
+                });
+                match added.await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(ToxiproxyError::ToxicExists {
+                            proxy: proxy.into(),
+                            toxic: name,
+                        })
+                    }
+                    // The crate reads a missing proxy as a body it cannot
+                    // parse: say which it was.
+                    Err(e) => {
+                        return Err(match self.proxy(proxy).await {
+                            Err(missing @ ToxiproxyError::NoSuchProxy(_)) => missing,
+                            _ => e,
+                        })
+                    }
+                }
             }
         }
         // The crate ignores status codes: the GET is the proof.
@@ -622,8 +699,8 @@ impl ToxiproxyClient {
         }
     }
 
-    /// Removes one toxic and verifies it is gone (a missing toxic is not an
-    /// error: the goal is that it is not in force).
+    /// Removes one toxic (a missing toxic is not an error: the goal is that
+    /// it is not in force).
     pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ToxiproxyError> {
         let call = format!("DELETE /proxies/{proxy}/toxics/{name}");
         match self
@@ -634,16 +711,12 @@ impl ToxiproxyClient {
             )
             .await
         {
-            Ok(_) | Err(ToxiproxyError::Status { status: 404, .. }) => {}
-            Err(e) => return Err(e),
+            // Toxiproxy answers 204 once the toxic is out of every link's
+            // chain (the handler returns after the removal): no GET to
+            // confirm it. 404: not in force either.
+            Ok(_) | Err(ToxiproxyError::Status { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
         }
-        if self.toxics(proxy).await?.iter().any(|t| t.name == name) {
-            return Err(ToxiproxyError::NotApplied {
-                proxy: proxy.into(),
-                what: format!("the removal of toxic `{name}`"),
-            });
-        }
-        Ok(())
     }
 
     /// Removes every toxic and re-enables every proxy (`POST /reset`).

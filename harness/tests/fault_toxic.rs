@@ -143,13 +143,35 @@ fn toxics_act_as_set_and_heal_leaves_nothing() {
                 .inject(LinkToxic::new(tp.clone(), "api", Toxic::latency(10, 0)))
                 .await?;
             let dup = tp.add_toxic("api", &Toxic::latency(20, 0)).await;
+            let reset = lab
+                .inject(LinkToxic::new(
+                    tp.clone(),
+                    "api",
+                    Toxic::reset_peer(0).upstream(),
+                ))
+                .await?;
+            let dup_reset = tp.add_toxic("api", &Toxic::reset_peer(5).upstream()).await;
+            reset.heal().await?;
             require(
                 lab,
                 "toxic.duplicate_refused",
-                matches!(dup, Err(ToxiproxyError::ToxicExists { .. })),
-                format!("{dup:?}"),
+                matches!(dup, Err(ToxiproxyError::ToxicExists { .. }))
+                    && matches!(dup_reset, Err(ToxiproxyError::ToxicExists { .. })),
+                format!("{dup:?} / {dup_reset:?}"),
             );
             guard.heal().await?;
+
+            // A proxy that does not exist is named as such, whichever path
+            // adds the toxic (the crate's, or our own request for reset_peer).
+            let missing = tp.add_toxic("no-such-proxy", &Toxic::latency(10, 0)).await;
+            let missing_reset = tp.add_toxic("no-such-proxy", &Toxic::reset_peer(0)).await;
+            require(
+                lab,
+                "toxic.missing_proxy_named",
+                matches!(&missing, Err(ToxiproxyError::NoSuchProxy(p)) if p == "no-such-proxy")
+                    && matches!(&missing_reset, Err(ToxiproxyError::NoSuchProxy(_))),
+                format!("{missing:?} / {missing_reset:?}"),
+            );
 
             let left = tp.toxics("api").await?;
             require(
