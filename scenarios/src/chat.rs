@@ -33,7 +33,7 @@ impl Clients {
         let mut cfg = config(chat.sim_config(clients));
         cfg.seed = lab.seed();
         let offset = lab.now();
-        let sim = Simulator::start(cfg);
+        let sim = Simulator::try_start(cfg)?;
         sim.wait_online(clients, within).await?;
         Ok(Clients { sim, offset })
     }

@@ -89,7 +89,52 @@ pub struct SimConfig {
     pub tls_resumption: bool,
 }
 
+/// A [`SimConfig`] the simulator cannot run as asked: what is wrong and
+/// what to set instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("chat simulator: {0}")]
+pub struct BadSimConfig(pub String);
+
 impl SimConfig {
+    /// Checks the settings that would crash, spin or silently change the
+    /// run: each error names the setting and a value that works.
+    pub fn validate(&self) -> Result<(), BadSimConfig> {
+        let bad = |m: String| Err(BadSimConfig(m));
+        match self.policy {
+            ReconnectPolicy::Naive { max_open: 0, .. } => {
+                return bad("ReconnectPolicy::Naive { max_open: 0 } leaves a client no socket to connect with: at least 1 (the 2015 SDK: 6)".into())
+            }
+            ReconnectPolicy::Naive { retry_every, .. } if retry_every.is_zero() => {
+                return bad("ReconnectPolicy::Naive { retry_every: 0 } retries in a busy loop: give it a delay (the 2015 SDK: 250 ms)".into())
+            }
+            ReconnectPolicy::Backoff { base, .. } if base.is_zero() => {
+                return bad("ReconnectPolicy::Backoff { base: 0 } never backs off: at least 1 ms (the fixed SDK: 250 ms)".into())
+            }
+            ReconnectPolicy::Backoff { base, max } if base > max => {
+                return bad(format!("ReconnectPolicy::Backoff {{ base: {base:?}, max: {max:?} }}: max is the largest delay, at least base"))
+            }
+            _ => {}
+        }
+        if self.connect_timeout.is_zero() {
+            return bad("connect_timeout 0 fails every attempt before it starts: give one attempt time (default 2 s)".into());
+        }
+        if self.ramp_per_sec == 0 {
+            return bad(
+                "ramp_per_sec 0 would open no connection: at least 1 a second (default 500)".into(),
+            );
+        }
+        if self.rooms == 0 {
+            return bad("rooms 0: every client joins one ordinary room, so at least 1".into());
+        }
+        if self.hot_members > self.clients {
+            return bad(format!(
+                "hot_members {} of {} clients: at most every client",
+                self.hot_members, self.clients
+            ));
+        }
+        Ok(())
+    }
+
     /// Defaults for `clients` clients against `router`.
     pub fn new(router: impl Into<String>, clients: usize) -> Self {
         SimConfig {
@@ -212,7 +257,17 @@ impl Drop for Simulator {
 
 impl Simulator {
     /// Starts every client (ramping at `ramp_per_sec`) and the load driver.
+    ///
+    /// # Panics
+    /// On a configuration [`SimConfig::validate`] refuses, with its message
+    /// ([`Simulator::try_start`] returns it instead).
     pub fn start(config: SimConfig) -> Simulator {
+        Simulator::try_start(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Simulator::start`], or the error [`SimConfig::validate`] gives.
+    pub fn try_start(config: SimConfig) -> Result<Simulator, BadSimConfig> {
+        config.validate()?;
         crate::sys::raise_nofile();
         let start = Instant::now();
         let mut room_names: Vec<String> = (0..config.rooms.max(1))
@@ -281,7 +336,7 @@ impl Simulator {
             outboxes.clone(),
             room_names.clone(),
         )));
-        Simulator {
+        Ok(Simulator {
             config,
             start,
             shared,
@@ -290,7 +345,7 @@ impl Simulator {
             room_names,
             tasks,
             stop,
-        }
+        })
     }
 
     /// Seconds since the simulator started (its history's clock).
@@ -812,7 +867,7 @@ async fn connect(
 
 #[cfg(test)]
 mod tests {
-    use super::{Pacer, SimConfig};
+    use super::{Pacer, ReconnectPolicy, SimConfig, Simulator};
     use std::collections::{BTreeMap, BTreeSet};
     use std::time::Duration;
 
@@ -846,6 +901,60 @@ mod tests {
         }
     }
 
+    /// `max_open: 0` panicked (`remove(0)` on an empty list) once a client
+    /// first timed out; it and its kin are refused up front, by name.
+    #[test]
+    fn settings_that_would_crash_or_spin_are_refused_with_what_to_set() {
+        let cfg = || SimConfig::new("127.0.0.1:1", 40);
+        assert_eq!(cfg().validate(), Ok(()));
+        let refused = |c: SimConfig, says: &str| {
+            let e = c.validate().expect_err(says).to_string();
+            assert!(e.contains(says), "{e}");
+            let started = Simulator::try_start(c).err().map(|e| e.to_string());
+            assert_eq!(
+                started.as_deref(),
+                Some(e.as_str()),
+                "try_start refuses it too"
+            );
+        };
+        let mut c = cfg();
+        c.policy = ReconnectPolicy::Naive {
+            retry_every: Duration::from_millis(250),
+            max_open: 0,
+        };
+        refused(c, "max_open: 0");
+        let mut c = cfg();
+        c.policy = ReconnectPolicy::Naive {
+            retry_every: Duration::ZERO,
+            max_open: 6,
+        };
+        refused(c, "retry_every: 0");
+        let mut c = cfg();
+        c.policy = ReconnectPolicy::Backoff {
+            base: Duration::ZERO,
+            max: Duration::from_secs(8),
+        };
+        refused(c, "base: 0");
+        let mut c = cfg();
+        c.policy = ReconnectPolicy::Backoff {
+            base: Duration::from_secs(9),
+            max: Duration::from_secs(8),
+        };
+        refused(c, "at least base");
+        let mut c = cfg();
+        c.connect_timeout = Duration::ZERO;
+        refused(c, "connect_timeout 0");
+        let mut c = cfg();
+        c.ramp_per_sec = 0;
+        refused(c, "ramp_per_sec 0");
+        let mut c = cfg();
+        c.rooms = 0;
+        refused(c, "rooms 0");
+        let mut c = cfg();
+        c.hot_members = 41;
+        refused(c, "hot_members 41 of 40");
+    }
+
     #[test]
     fn rooms_are_blocks_of_consecutive_clients_and_hot_members_join_hot() {
         let mut cfg = SimConfig::new("127.0.0.1:1", 10);
@@ -857,7 +966,7 @@ mod tests {
         assert_eq!(of(3), ["room-0"]);
         assert_eq!(of(4), ["room-1"]);
         assert_eq!(of(9), ["room-2"]);
-        cfg.rooms = 0; // clamped to one room
+        cfg.rooms = 0; // refused by validate; rooms_of still names a room
         assert_eq!(cfg.rooms_of(7), ["room-0"]);
     }
 
