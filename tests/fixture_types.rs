@@ -1,0 +1,40 @@
+//! The suite crate depends on `harness`, `fixtures` and `scenarios` only:
+//! every type the chat fixture hands out or takes must be nameable through
+//! `fixtures::chat`, or a user's own incident needs `gateway` added by hand
+//! (issue 17). No Docker: this builds the types and runs what is pure.
+
+use fixtures::chat::{
+    BadSimConfig, ChatGatewayCluster, LinkStats, Load, NodeMetrics, ReconnectPolicy, RouterMetrics,
+    SimConfig, SimHistory, SimStats, Simulator, Strategy, Switches,
+};
+use std::time::Duration;
+
+#[test]
+fn the_chat_fixtures_types_are_named_through_fixtures() {
+    let _cluster: ChatGatewayCluster =
+        ChatGatewayCluster::nodes(2).with_switches(Switches::fixed());
+    let mut cfg: SimConfig = SimConfig::new("127.0.0.1:1", 10);
+    cfg.policy = ReconnectPolicy::Naive {
+        retry_every: Duration::from_millis(250),
+        max_open: 0,
+    };
+    let refused: Option<BadSimConfig> = Simulator::try_start(cfg).err();
+    assert!(
+        refused.is_some_and(|e| e.to_string().contains("max_open: 0")),
+        "a client policy the simulator cannot run is refused by name"
+    );
+    let load = Load {
+        rate: 5.0,
+        ..Load::default()
+    };
+    assert_eq!(load.rate, 5.0);
+    let h = SimHistory::default();
+    assert_eq!(h.audit(1.0).lost, 0, "an empty history loses nothing");
+    let _: (
+        Option<NodeMetrics>,
+        Option<RouterMetrics>,
+        Option<LinkStats>,
+        Option<SimStats>,
+    ) = (None, None, None, None);
+    assert_ne!(Strategy::Random, Strategy::LeastLoaded);
+}
