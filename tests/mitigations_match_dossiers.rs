@@ -26,6 +26,11 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "roblox-2021-consul",
             scenarios::roblox_2021::MITIGATIONS.to_vec(),
         ),
+        (
+            "leancloud_2015_06",
+            "leancloud-2015-06-mongodb",
+            scenarios::leancloud_2015_06::MITIGATIONS.to_vec(),
+        ),
     ]
 }
 

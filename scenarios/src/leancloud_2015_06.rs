@@ -45,6 +45,13 @@ use harness::workload::WorkloadRunner;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The mitigations this scenario switches, by the dossier's names: the
+/// raised process limit, and traffic shed then ramped back in. The
+/// *before* variant has neither; it still lifts the limit once the
+/// signature is observed (not as a fix: so that what was acknowledged can
+/// be read back and judged), and takes the full traffic back at once.
+pub const MITIGATIONS: [&str; 2] = ["raise_pids_limit", "shed_then_ramp"];
+
 /// The database and collection the clients write.
 pub const DB: &str = "incident";
 /// See [`DB`].
@@ -259,35 +266,38 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
         .with_figure("polls_with_primary", with_primary as f64),
     );
 
-    // 19:09: the limit is raised (both variants end the outage, so the
-    // integrity of what was acknowledged can be judged).
+    // 19:09: the limit is raised. The before variant lifts it too, once
+    // the signature is seen, so that the integrity of what was
+    // acknowledged can be judged; an after run without the fix (an
+    // ablation) leaves it standing and does not recover.
     lab.phase("mitigate").await;
-    lab.mitigation("process limit raised");
     let raised_at = lab.now();
-    for g in limits {
-        g.heal().await?;
-    }
-    for &i in &bad {
-        restart(lab, &set, i, &mut restarts).await;
-    }
-    let ready = set.wait_ready(scale.restart_timeout).await;
-    if let Err(e) = &ready {
-        lab.note(format!("the set did not become healthy: {e:#}"));
-    }
+    let raised = lab.mitigated("raise_pids_limit") || variant == Variant::Before;
+    let standing = if raised {
+        lab.mitigation("process limit raised");
+        lift(lab, &set, &bad, limits, &scale, &mut restarts).await?;
+        Vec::new()
+    } else {
+        lab.note("raise_pids_limit is not in force: the process limit stands");
+        limits
+    };
 
     lab.phase("recover").await;
+    let ramp_back = lab.mitigated("shed_then_ramp");
     if variant == Variant::After {
-        // Traffic let back in gradually: a quarter, then all of it.
-        let ramp = WorkloadRunner::new(
-            InsertWorkload::new(client.clone(), DB, COLL).retry_writes(settings.retry_writes),
-        )
-        .clients(scale.clients.div_ceil(4))
-        .rate(scale.rate / 4.0)
-        .start(lab)
-        .await?;
-        tokio::time::sleep(scale.ramp_step).await;
-        history.merge(ramp.stop().await);
-        lab.mitigation("traffic ramped to full");
+        if ramp_back {
+            // Traffic let back in gradually: a quarter, then all of it.
+            let ramp = WorkloadRunner::new(
+                InsertWorkload::new(client.clone(), DB, COLL).retry_writes(settings.retry_writes),
+            )
+            .clients(scale.clients.div_ceil(4))
+            .rate(scale.rate / 4.0)
+            .start(lab)
+            .await?;
+            tokio::time::sleep(scale.ramp_step).await;
+            history.merge(ramp.stop().await);
+            lab.mitigation("traffic ramped to full");
+        }
         let full = WorkloadRunner::new(
             InsertWorkload::new(client.clone(), DB, COLL).retry_writes(settings.retry_writes),
         )
@@ -295,7 +305,12 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
         .rate(scale.rate)
         .start(lab)
         .await?;
-        let recovery = Recovery::after_mitigation(raised_at, "process limit raised")
+        let from = if raised {
+            "process limit raised"
+        } else {
+            "the operators' turn (the process limit was not raised)"
+        };
+        let recovery = Recovery::after_mitigation(raised_at, from)
             .window(scale.window)
             .ratio(scale.ratio)
             .budget(lab.spec().budget)
@@ -316,6 +331,15 @@ pub async fn run(lab: &LabCtx, scale: Scale) -> Result<Report> {
                 .unwrap_or(f64::NAN),
         );
         lab.check(recovery.check(&history));
+    }
+    if !standing.is_empty() {
+        // Recovery is judged; now lift the limit that stood, so that what
+        // was acknowledged can be read back and judged.
+        lab.mark(
+            None,
+            "the standing process limit lifted to read back the writes",
+        );
+        lift(lab, &set, &bad, standing, &scale, &mut restarts).await?;
     }
 
     // Every acknowledged majority write must be there.
@@ -375,6 +399,28 @@ async fn restart(
             format!("did not come back: {}", first_line(&format!("{e:#}"))),
         );
     }
+}
+
+/// Lifts the process limits, restarts the bad members with the headroom,
+/// and waits for a healthy set (a note if it does not become one).
+async fn lift(
+    lab: &LabCtx,
+    set: &MongoReplicaSetHandle,
+    bad: &[usize],
+    limits: Vec<FaultGuard>,
+    scale: &Scale,
+    restarts: &mut BTreeMap<String, u32>,
+) -> Result<()> {
+    for g in limits {
+        g.heal().await?;
+    }
+    for &i in bad {
+        restart(lab, set, i, restarts).await;
+    }
+    if let Err(e) = set.wait_ready(scale.restart_timeout).await {
+        lab.note(format!("the set did not become healthy: {e:#}"));
+    }
+    Ok(())
 }
 
 fn first_line(s: &str) -> &str {
