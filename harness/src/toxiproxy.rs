@@ -5,13 +5,14 @@
 //!
 //! Built on `toxiproxy_rust` 0.1.6, whose gaps we fill here:
 //! - its calls block (reqwest's blocking client, which panics inside a
-//!   runtime): every call runs on `spawn_blocking`, and the crate's client
-//!   is made and dropped on that blocking thread;
+//!   runtime): one thread per server owns the crate's client for the
+//!   handle's life and runs every call (see `Worker`);
 //! - it panics on transport errors (`create_toxic`): every call is wrapped
 //!   in `catch_unwind`, a panic becomes [`ToxiproxyError::Panicked`];
 //! - it ignores HTTP status codes (a second toxic of the same type and
-//!   stream is a silent 409): each create is verified with a GET, and an
-//!   existing toxic of that name is refused up front;
+//!   stream is a silent 409): each create is verified with one GET, and
+//!   an existing toxic of that name is refused up front, from the proxy
+//!   record the crate fetches before it posts;
 //! - it has no `reset_peer` toxic and cannot delete one toxic: those go
 //!   through our own async reqwest calls, status-checked.
 
@@ -347,8 +348,9 @@ pub struct ToxiproxyClient {
     worker: Arc<OnceLock<Worker>>,
 }
 
-/// A `toxiproxy_rust` call, run on the worker thread with its client.
-type Job = Box<dyn FnOnce(&toxiproxy_rust::client::Client) + Send>;
+/// A `toxiproxy_rust` call, run on the worker thread with its client;
+/// `true` if it panicked.
+type Job = Box<dyn FnOnce(&toxiproxy_rust::client::Client) -> bool + Send>;
 
 /// The thread that owns the one `toxiproxy_rust` client of a server: the
 /// crate is blocking (a `reqwest::blocking` client, whose creation starts a
@@ -366,9 +368,13 @@ impl Worker {
         let spawned = std::thread::Builder::new()
             .name(format!("toxiproxy-{api}"))
             .spawn(move || {
-                let client = toxiproxy_rust::client::Client::new(api);
+                let mut client = toxiproxy_rust::client::Client::new(api);
                 for job in rx {
-                    job(&client);
+                    if job(&client) {
+                        // The crate panics holding its client's lock, which
+                        // would fail every later call: start afresh.
+                        client = toxiproxy_rust::client::Client::new(api);
+                    }
                 }
             });
         if let Err(e) = spawned {
@@ -414,7 +420,9 @@ impl ToxiproxyClient {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |client| {
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(client)));
+            let panicked = out.is_err();
             let _ = tx.send(out);
+            panicked
         });
         let queued = worker
             .jobs
@@ -670,10 +678,13 @@ impl ToxiproxyClient {
                         })
                     }
                     // The crate reads a missing proxy as a body it cannot
-                    // parse: say which it was.
+                    // parse, and a dead server as a string: say which.
                     Err(e) => {
                         return Err(match self.proxy(proxy).await {
-                            Err(missing @ ToxiproxyError::NoSuchProxy(_)) => missing,
+                            Err(
+                                known @ (ToxiproxyError::NoSuchProxy(_)
+                                | ToxiproxyError::Unreachable { .. }),
+                            ) => known,
                             _ => e,
                         })
                     }
@@ -764,6 +775,39 @@ mod tests {
             50,
             "slicer delay is in microseconds"
         );
+    }
+
+    /// The crate's calls share one worker thread: a call that panics
+    /// comes back as `Panicked` (the crate panics on transport errors),
+    /// and the next call still runs, on a fresh crate client.
+    #[tokio::test]
+    async fn a_panicking_call_is_caught_and_the_worker_goes_on() {
+        let c = ToxiproxyClient::new("127.0.0.1:9".parse().unwrap());
+        let boom = c
+            .blocking("boom", |_| -> Result<(), String> { panic!("crate panic") })
+            .await;
+        assert!(
+            matches!(&boom, Err(ToxiproxyError::Panicked { message, .. }) if message == "crate panic"),
+            "{boom:?}"
+        );
+        let clone = c.clone();
+        assert_eq!(clone.blocking("after", |_| Ok(7)).await.unwrap(), 7);
+        let err = c.blocking("fails", |_| Err::<(), _>("no".into())).await;
+        assert!(matches!(err, Err(ToxiproxyError::Client { .. })), "{err:?}");
+    }
+
+    /// Nothing listens on the discard port: the add is refused in one
+    /// error, not a hang, and names the server as unreachable.
+    #[tokio::test]
+    async fn an_unreachable_server_is_an_error_not_a_hang() {
+        let c = ToxiproxyClient::new("127.0.0.1:9".parse().unwrap());
+        let t = std::time::Instant::now();
+        let r = c.add_toxic("p", &Toxic::latency(10, 0)).await;
+        assert!(
+            matches!(r, Err(ToxiproxyError::Unreachable { .. })),
+            "{r:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     }
 
     #[test]
