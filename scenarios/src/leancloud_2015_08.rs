@@ -251,23 +251,19 @@ async fn black_hole(
         (Some(from), Some(to)) => Some(to.saturating_sub(from)),
         _ => None,
     };
+    let (held, detail) = match crossed {
+        Some(n) => (
+            Verdict::from_bool(n == 0),
+            format!("RPC calls {faulty_name} received from its peers during the black hole: {n} (must be 0)"),
+        ),
+        None => (
+            Verdict::Unknown,
+            format!("{faulty_name}'s RPC counter was not read during the black hole"),
+        ),
+    };
     lab.check(
-        Check::new(
-            "fault.black_hole_held",
-            CheckKind::Always,
-            match crossed {
-                Some(0) => Verdict::Valid,
-                Some(_) => Verdict::Invalid,
-                None => Verdict::Unknown,
-            },
-            match crossed {
-                Some(n) => format!(
-                    "RPC calls {faulty_name} received from its peers during the black hole: {n} (must be 0)"
-                ),
-                None => format!("{faulty_name}'s RPC counter was not read during the black hole"),
-            },
-        )
-        .with_figure("rpc_delivers_received", crossed.unwrap_or(0) as f64),
+        Check::new("fault.black_hole_held", CheckKind::Always, held, detail)
+            .with_figure("rpc_delivers_received", crossed.unwrap_or(0) as f64),
     );
     lab.figure("chat.peak_pending_rpcs", peak_pending as f64);
     lab.figure("chat.healthy_rss_growth_mb", rss_growth);
