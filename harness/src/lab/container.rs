@@ -264,6 +264,10 @@ pub struct Node {
     pub image: String,
     /// Container port → host port on 127.0.0.1.
     pub ports: BTreeMap<u16, u16>,
+    /// Its address on the lab network while it runs; a node started again
+    /// is given this address back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
 }
 
 impl Node {

@@ -39,9 +39,9 @@ use crate::report::Report;
 use crate::spec::IncidentSpec;
 use crate::timeline::{EventKind, Timeline};
 use anyhow::Result;
-use bollard::models::NetworkCreateRequest;
+use bollard::models::{Ipam, NetworkCreateRequest};
 use bollard::Docker;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,6 +96,58 @@ impl std::ops::Deref for Lab {
     }
 }
 
+/// Creates the lab's bridge network with its subnet configured, so that a
+/// node started again gets its own address back (see
+/// `LabCtx::start_node`): Docker gives a stopped container's address to
+/// whoever asks next, and two servers restarted together can come back
+/// with each other's (Consul's membership then took over a minute to
+/// untangle). Docker can only be asked for an address on a subnet the
+/// user configured, so the network is created once to let Docker pick a
+/// free subnet and created again with it; if another network took that
+/// subnet in between, it tries again.
+async fn create_network(
+    docker: &Docker,
+    network: &str,
+    labels: HashMap<String, String>,
+) -> Result<(), DockerError> {
+    let request = |ipam: Option<Ipam>| NetworkCreateRequest {
+        name: network.to_string(),
+        driver: Some("bridge".into()),
+        labels: Some(labels.clone()),
+        ipam,
+        ..Default::default()
+    };
+    let api = |what: &str, e| DockerError::api(format!("{what} {network}"), e);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        docker
+            .create_network(request(None))
+            .await
+            .map_err(|e| api("create_network", e))?;
+        let picked = docker
+            .inspect_network(network, None)
+            .await
+            .map_err(|e| api("inspect_network", e))?
+            .ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default();
+        docker
+            .remove_network(network)
+            .await
+            .map_err(|e| api("remove_network", e))?;
+        let pinned = Ipam {
+            config: Some(picked),
+            ..Default::default()
+        };
+        match docker.create_network(request(Some(pinned))).await {
+            Ok(_) => return Ok(()),
+            Err(_) if attempt < 3 => continue,
+            Err(e) => return Err(api("create_network", e)),
+        }
+    }
+}
+
 impl Lab {
     /// Connects to Docker, sweeps what dead runs left behind, and creates the
     /// lab's own network.
@@ -106,15 +158,7 @@ impl Lab {
         let network = format!("inc-{run_id}");
         cleanup::register_live(&run_id);
         let labels = labels::for_run(&run_id, &spec.name, "network");
-        docker
-            .create_network(NetworkCreateRequest {
-                name: network.clone(),
-                driver: Some("bridge".into()),
-                labels: Some(labels),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| DockerError::api(format!("create_network {network}"), e))?;
+        create_network(&docker, &network, labels).await?;
         let timeline = Timeline::new();
         let ctx = LabCtx {
             inner: Arc::new(Inner {

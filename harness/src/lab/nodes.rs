@@ -12,8 +12,8 @@ use crate::record::TopologyEntry;
 use crate::timeline::EventKind;
 use anyhow::{bail, Context, Result};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
-    ResourcesUlimits,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkConnectRequest,
+    NetworkDisconnectRequest, NetworkingConfig, PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
@@ -164,6 +164,17 @@ impl LabCtx {
             .await
             .map_err(|e| DockerError::api(format!("inspect_container {name}"), e))?;
         let mut ports = BTreeMap::new();
+        let ip = info
+            .network_settings
+            .as_ref()
+            .and_then(|n| {
+                n.networks
+                    .as_ref()?
+                    .get(&self.inner.network)?
+                    .ip_address
+                    .clone()
+            })
+            .filter(|ip| !ip.is_empty());
         if let Some(map) = info.network_settings.and_then(|n| n.ports) {
             for (k, v) in map {
                 let Some(cport) = k.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
@@ -185,6 +196,7 @@ impl LabCtx {
             container_name: self.container_name(name),
             image: image.to_string(),
             ports,
+            ip,
         })
     }
 
@@ -294,8 +306,12 @@ impl LabCtx {
         Ok(())
     }
 
-    /// Starts a stopped node again and waits for `wait`.
+    /// Starts a stopped node again, on the address it had (as a real
+    /// server keeps its address across a restart), and waits for `wait`.
     pub async fn start_node(&self, node: &Node, wait: &WaitFor, timeout: Duration) -> Result<Node> {
+        if let Some(ip) = &node.ip {
+            self.keep_address(node, ip).await;
+        }
         self.inner
             .docker
             .start_container(&node.id, None::<StartContainerOptions>)
@@ -305,6 +321,39 @@ impl LabCtx {
         let fresh = self.refresh_node(node).await?;
         self.wait_ready(&fresh, wait, timeout).await?;
         Ok(fresh)
+    }
+
+    /// Asks Docker to give a stopped node `ip` again when it starts (a
+    /// real server keeps its address across a restart; Docker would hand
+    /// out the lowest free one, see `create_network`): it is reconnected
+    /// to the lab network with that address and its alias. Best effort: if
+    /// the address was taken meanwhile it rejoins with any, as before.
+    async fn keep_address(&self, node: &Node, ip: &str) {
+        let docker = &self.inner.docker;
+        let network = &self.inner.network;
+        let endpoint = |ip: Option<&str>| EndpointSettings {
+            aliases: Some(vec![node.name.clone()]),
+            ipam_config: ip.map(|ip| EndpointIpamConfig {
+                ipv4_address: Some(ip.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let connect = |ip| NetworkConnectRequest {
+            container: node.id.clone(),
+            endpoint_config: Some(endpoint(ip)),
+        };
+        let leave = NetworkDisconnectRequest {
+            container: node.id.clone(),
+            force: Some(true),
+        };
+        if docker.disconnect_network(network, leave).await.is_err() {
+            return; // not on the network (e.g. a Disconnect fault holds it off)
+        }
+        if let Err(e) = docker.connect_network(network, connect(Some(ip))).await {
+            tracing::warn!(node = %node.name, %ip, error = %e, "address taken; rejoining with any");
+            let _ = docker.connect_network(network, connect(None)).await;
+        }
     }
 
     /// Re-reads a node's published host ports (they change when it restarts
