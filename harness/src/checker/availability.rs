@@ -230,6 +230,17 @@ impl Recovery {
         }
     }
 
+    /// Recovery measured from the moment `what` happened, at `at`: the
+    /// start of a fault the service should ride through (a removal, a
+    /// crash), named in the check's detail (`what = "removal"`: "recovered
+    /// 2.1s after the removal").
+    pub fn after_event(at: Duration, what: impl Into<String>) -> Self {
+        Recovery {
+            from_what: what.into(),
+            ..Recovery::after(at)
+        }
+    }
+
     /// Recovery measured from a mitigation (what operators did on the
     /// day) at `at`, named in the check's detail.
     pub fn after_mitigation(at: Duration, what: impl Into<String>) -> Self {
@@ -772,6 +783,23 @@ mod tests {
             }
         }
         History::new(ops)
+    }
+
+    /// Measured from a removal the service should ride through: the time
+    /// counts from that moment and the detail names it, not "the heal".
+    #[test]
+    fn after_event_measures_from_the_event_and_names_it() {
+        let h = service(20_000, 5_000..8_000);
+        let c = Recovery::after_event(ms(5_000), "removal")
+            .budget(Duration::from_secs(10))
+            .check(&h);
+        assert_eq!(c.verdict, Verdict::Valid, "{}", c.detail);
+        assert!(c.detail.contains("3.0s after the removal"), "{}", c.detail);
+        assert!(!c.detail.contains("heal"), "{}", c.detail);
+        let late = Recovery::after_event(ms(5_000), "removal")
+            .budget(Duration::from_secs(2))
+            .check(&h);
+        assert_eq!(late.verdict, Verdict::Invalid, "{}", late.detail);
     }
 
     /// The fault of these tests: every op from 5 s to the heal at 10 s
