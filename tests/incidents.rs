@@ -29,6 +29,7 @@ macro_rules! assert_stable_snapshot {
 }
 
 mod incidents {
+    mod aws_s3_2017;
     mod chat;
     mod echo;
     mod faults;

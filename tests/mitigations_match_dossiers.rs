@@ -31,6 +31,11 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "leancloud-2015-06-mongodb",
             scenarios::leancloud_2015_06::MITIGATIONS.to_vec(),
         ),
+        (
+            "aws_s3_2017",
+            "aws-s3-2017-us-east-1",
+            scenarios::aws_s3_2017::MITIGATIONS.to_vec(),
+        ),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! and a scale, so the suite's tests stay short and other budgets or scales
 //! reuse it. Each reads like the postmortem's timeline.
 
+pub mod aws_s3_2017;
 pub mod chat;
 pub mod echo;
 pub mod foursquare_2010;
