@@ -352,7 +352,10 @@ impl LabCtx {
         }
         if let Err(e) = docker.connect_network(network, connect(Some(ip))).await {
             tracing::warn!(node = %node.name, %ip, error = %e, "address taken; rejoining with any");
-            let _ = docker.connect_network(network, connect(None)).await;
+            if let Err(e) = docker.connect_network(network, connect(None)).await {
+                // Off the network now: say so here, not as a later readiness timeout.
+                tracing::error!(node = %node.name, error = %e, "could not rejoin the lab network");
+            }
         }
     }
 
