@@ -2,7 +2,9 @@
 
 use gateway::local::LocalCluster;
 use gateway::protocol::Kind;
-use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
+use gateway::sim::{
+    ClientPolicy, Delay, Load, ReconnectPolicy, RetryCause, RetryContext, SimConfig, Simulator,
+};
 use gateway::switches::Switches;
 use std::time::Duration;
 
@@ -129,8 +131,7 @@ async fn naive_clients_leave_sockets_open_and_backoff_clients_do_not() {
         let cluster = LocalCluster::start(1, Switches::fixed(), Duration::ZERO, |_, _| None)
             .await
             .unwrap();
-        let mut cfg = SimConfig::new(cluster.router_addr(), 20);
-        cfg.policy = policy;
+        let cfg = SimConfig::new(cluster.router_addr(), 20).with_policy(policy);
         let sim = Simulator::start(cfg);
         sim.wait_online(20, Duration::from_secs(20)).await.unwrap();
         sim.disconnect_all();
@@ -154,11 +155,12 @@ async fn admission_keeps_most_clients_out_until_raised() {
         .await
         .unwrap();
     cluster.router.router.set_admission(15);
-    let mut cfg = SimConfig::new(cluster.router_addr(), 100);
-    cfg.policy = ReconnectPolicy::Backoff {
-        base: Duration::from_millis(100),
-        max: Duration::from_millis(400),
-    };
+    let cfg = SimConfig::new(cluster.router_addr(), 100).with_policy(
+        ReconnectPolicy::backoff().with_delay(Delay::Exponential {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+        }),
+    );
     let sim = Simulator::start(cfg);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = sim.stats();
@@ -434,10 +436,10 @@ async fn room_membership_follows_clients_across_reconnects() {
         .unwrap();
     let mut cfg = SimConfig::new(cluster.router_addr(), 40);
     cfg.rooms = 3;
-    cfg.policy = ReconnectPolicy::Backoff {
+    let cfg = cfg.with_policy(ReconnectPolicy::backoff().with_delay(Delay::Exponential {
         base: Duration::from_millis(50),
         max: Duration::from_millis(200),
-    };
+    }));
     let sim = Simulator::start(cfg);
     sim.wait_online(40, Duration::from_secs(20)).await.unwrap();
     sim.set_load(Load {
@@ -521,4 +523,95 @@ async fn a_saturated_peer_is_waited_for_not_named_undeliverable() {
         (0, 0, 0, 0),
         "both nodes are alive: every core message reaches every member: {a:?}\n{links:?}"
     );
+}
+
+/// A router whose every answer sends the client to a node that accepts the
+/// TCP connection and never answers the TLS handshake: each attempt times
+/// out. Returns the router's address; the tasks end with the runtime.
+async fn router_to_a_silent_node() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let router = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = router.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = router.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let body = format!(r#"{{"node":"node-1","addr":"{node}"}}"#);
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A user's own SDK, written in the test file: a fixed 50 ms retry that
+/// counts how often the simulator asked it, and closes first or not.
+#[derive(Debug)]
+struct CountingSdk {
+    closes_first: bool,
+    asked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ClientPolicy for CountingSdk {
+    fn delay(&self, retry: RetryContext) -> Duration {
+        assert_eq!(retry.cause, RetryCause::Connect, "only connects fail here");
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Duration::from_millis(50)
+    }
+    fn closes_first(&self) -> bool {
+        self.closes_first
+    }
+    fn max_open(&self) -> usize {
+        4
+    }
+}
+
+/// Issue 17: a policy implemented outside the gateway crate drives the
+/// clients, and an attempt that times out is cancelled (its socket closed)
+/// unless the policy says it leaves attempts open, when each client keeps
+/// up to `max_open - 1` of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_policy_drives_retries_and_timed_out_attempts_are_cancelled() {
+    let router = router_to_a_silent_node().await;
+    for closes_first in [true, false] {
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut cfg = SimConfig::new(router.clone(), 10).with_policy(CountingSdk {
+            closes_first,
+            asked: asked.clone(),
+        });
+        cfg.connect_timeout = Duration::from_millis(100);
+        let sim = Simulator::try_start(cfg).unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let s = sim.stats();
+        let asked = asked.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            asked >= 20,
+            "each client retried by the policy: {asked} {s:?}"
+        );
+        assert!(s.failed_attempts >= 20, "{s:?}");
+        if closes_first {
+            assert!(s.open_sockets <= 10, "a timed-out attempt is closed: {s:?}");
+        } else {
+            assert!(
+                s.open_sockets >= 25,
+                "attempts left open, 3 kept per client: {s:?}"
+            );
+            assert!(s.open_sockets <= 40, "bounded by max_open: {s:?}");
+        }
+        sim.stop().await;
+    }
 }

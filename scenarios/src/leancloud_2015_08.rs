@@ -158,12 +158,11 @@ async fn connect(lab: &LabCtx, chat: &ChatGatewayClusterHandle, scale: &Scale) -
         cfg.rooms = rooms;
         cfg.body_bytes = body_bytes;
         cfg.ramp_per_sec = 100;
-        cfg.policy = if backoff {
+        cfg.with_policy(if backoff {
             ReconnectPolicy::backoff()
         } else {
             ReconnectPolicy::naive()
-        };
-        cfg
+        })
     };
     Clients::online(lab, chat, config, scale.clients, Duration::from_secs(90)).await
 }

@@ -140,8 +140,7 @@ async fn connect(lab: &LabCtx, chat: &ChatGatewayClusterHandle, scale: &Scale) -
         cfg.rooms = rooms;
         cfg.hot_members = hot_members;
         cfg.ramp_per_sec = 200;
-        cfg.policy = ReconnectPolicy::backoff();
-        cfg
+        cfg.with_policy(ReconnectPolicy::backoff())
     };
     Clients::online(lab, chat, config, scale.clients, Duration::from_secs(60)).await
 }

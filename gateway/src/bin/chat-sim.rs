@@ -7,7 +7,7 @@
 
 use clap::{Parser, ValueEnum};
 use gateway::local::LocalCluster;
-use gateway::sim::{Load, ReconnectPolicy, SimConfig, Simulator};
+use gateway::sim::{Delay, Load, ReconnectPolicy, SimConfig, Simulator};
 use gateway::switches::Switches;
 use std::time::{Duration, Instant};
 
@@ -116,13 +116,13 @@ async fn main() -> anyhow::Result<()> {
     cfg.body_bytes = cli.body_bytes;
     cfg.connect_timeout = Duration::from_secs(10);
     cfg.tls_resumption = !cli.no_tls_resumption;
-    cfg.policy = match cli.policy {
+    let cfg = cfg.with_policy(match cli.policy {
         Policy::Naive => ReconnectPolicy::naive(),
-        Policy::Backoff => ReconnectPolicy::Backoff {
+        Policy::Backoff => ReconnectPolicy::backoff().with_delay(Delay::Exponential {
             base: Duration::from_millis(200),
             max: Duration::from_secs(2),
-        },
-    };
+        }),
+    });
     let pids = &cli.account_pids;
     if let Some(p) = pids
         .iter()

@@ -8,8 +8,10 @@
 //! reconnect); its record is `history`, its pacing `Pacer`.
 
 mod history;
+mod policy;
 
 pub use history::{Audit, Event, Recipients, SimHistory, CLAIM_SLACK};
+pub use policy::{ClientPolicy, Delay, Jitter, ReconnectPolicy, RetryCause, RetryContext};
 
 use crate::protocol::{decode, encode, ClientFrame, Kind, ServerFrame};
 use crate::router::Assignment;
@@ -24,43 +26,6 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-/// How a client reconnects.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ReconnectPolicy {
-    /// The 2015 SDK: retry after `retry_every` without closing the attempt
-    /// in progress (or the old session), up to `max_open` sockets per client.
-    Naive {
-        /// Delay between attempts.
-        retry_every: Duration,
-        /// Sockets a client may hold open at once (bounds the simulator).
-        max_open: usize,
-    },
-    /// Close first, then wait a full-jitter exponential backoff.
-    Backoff {
-        /// First delay.
-        base: Duration,
-        /// Largest delay.
-        max: Duration,
-    },
-}
-
-impl ReconnectPolicy {
-    /// The 2015 SDK.
-    pub fn naive() -> Self {
-        ReconnectPolicy::Naive {
-            retry_every: Duration::from_millis(250),
-            max_open: 6,
-        }
-    }
-    /// The fixed SDK.
-    pub fn backoff() -> Self {
-        ReconnectPolicy::Backoff {
-            base: Duration::from_millis(250),
-            max: Duration::from_secs(8),
-        }
-    }
-}
-
 /// The simulator's configuration.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -73,8 +38,8 @@ pub struct SimConfig {
     pub rooms: usize,
     /// Clients `0..hot_members` also join the room `hot`.
     pub hot_members: usize,
-    /// Reconnect policy.
-    pub policy: ReconnectPolicy,
+    /// How each client reconnects (set with [`SimConfig::with_policy`]).
+    pub policy: Arc<dyn ClientPolicy>,
     /// Payload size of each message.
     pub body_bytes: usize,
     /// How long one connect attempt may take before it counts as failed.
@@ -100,21 +65,7 @@ impl SimConfig {
     /// run: each error names the setting and a value that works.
     pub fn validate(&self) -> Result<(), BadSimConfig> {
         let bad = |m: String| Err(BadSimConfig(m));
-        match self.policy {
-            ReconnectPolicy::Naive { max_open: 0, .. } => {
-                return bad("ReconnectPolicy::Naive { max_open: 0 } leaves a client no socket to connect with: at least 1 (the 2015 SDK: 6)".into())
-            }
-            ReconnectPolicy::Naive { retry_every, .. } if retry_every.is_zero() => {
-                return bad("ReconnectPolicy::Naive { retry_every: 0 } retries in a busy loop: give it a delay (the 2015 SDK: 250 ms)".into())
-            }
-            ReconnectPolicy::Backoff { base, .. } if base.is_zero() => {
-                return bad("ReconnectPolicy::Backoff { base: 0 } never backs off: at least 1 ms (the fixed SDK: 250 ms)".into())
-            }
-            ReconnectPolicy::Backoff { base, max } if base > max => {
-                return bad(format!("ReconnectPolicy::Backoff {{ base: {base:?}, max: {max:?} }}: max is the largest delay, at least base"))
-            }
-            _ => {}
-        }
+        self.policy.validate().map_err(BadSimConfig)?;
         if self.connect_timeout.is_zero() {
             return bad("connect_timeout 0 fails every attempt before it starts: give one attempt time (default 2 s)".into());
         }
@@ -142,13 +93,20 @@ impl SimConfig {
             clients,
             rooms: (clients / 20).max(1),
             hot_members: 0,
-            policy: ReconnectPolicy::backoff(),
+            policy: Arc::new(ReconnectPolicy::backoff()),
             body_bytes: 256,
             connect_timeout: Duration::from_secs(2),
             seed: 1,
             ramp_per_sec: 500,
             tls_resumption: true,
         }
+    }
+
+    /// With this client policy: a [`ReconnectPolicy`] or your own SDK's
+    /// [`ClientPolicy`].
+    pub fn with_policy(mut self, policy: impl ClientPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// The rooms client `i` joins: the ordinary room of its block of
@@ -600,12 +558,12 @@ impl ClientTask {
                         at: self.now(),
                     });
                     failures += 1;
-                    self.pause(failures, true).await;
+                    self.pause(failures, RetryCause::Router).await;
                     continue;
                 }
                 Err(_) => {
                     failures += 1;
-                    self.pause(failures, true).await;
+                    self.pause(failures, RetryCause::Router).await;
                     continue;
                 }
             };
@@ -623,27 +581,32 @@ impl ClientTask {
                 Ok(Ok(Err(e))) => {
                     self.fail_attempt(&assignment.node, e.to_string());
                     failures += 1;
-                    self.pause(failures, false).await;
+                    self.pause(failures, RetryCause::Connect).await;
                     continue;
                 }
                 Ok(Err(_)) => continue,
                 Err(_) => {
                     self.fail_attempt(&assignment.node, "connect timed out".into());
-                    if let ReconnectPolicy::Naive { max_open, .. } = self.config.policy {
+                    if self.config.policy.closes_first() {
+                        attempt.abort();
+                    } else {
                         // The 2015 SDK left the attempt running and kept
                         // whatever it produced open.
-                        leftovers.0.push(tokio::spawn(async move {
-                            let _kept = attempt.await;
-                            std::future::pending::<()>().await
-                        }));
-                        while leftovers.0.len() >= max_open {
-                            leftovers.0.remove(0).abort();
-                        }
-                    } else {
-                        attempt.abort();
+                        // Dropping a JoinHandle detaches its task: abort
+                        // the attempt itself when the leftover goes, or
+                        // max_open would bound nothing.
+                        let kept = AbortOnDrop(attempt);
+                        leftovers.push(
+                            tokio::spawn(async move {
+                                let mut kept = kept;
+                                let _socket = (&mut kept.0).await;
+                                std::future::pending::<()>().await
+                            }),
+                            self.config.policy.max_open(),
+                        );
                     }
                     failures += 1;
-                    self.pause(failures, false).await;
+                    self.pause(failures, RetryCause::Connect).await;
                     continue;
                 }
             };
@@ -655,14 +618,9 @@ impl ClientTask {
                 SessionEnd::Stopped => return,
                 SessionEnd::Lost(leftover) => {
                     if let Some(l) = leftover {
-                        leftovers.0.push(l);
-                        if let ReconnectPolicy::Naive { max_open, .. } = self.config.policy {
-                            while leftovers.0.len() >= max_open {
-                                leftovers.0.remove(0).abort();
-                            }
-                        }
+                        leftovers.push(l, self.config.policy.max_open());
                     }
-                    self.pause(1, false).await;
+                    self.pause(1, RetryCause::SessionLost).await;
                 }
             }
         }
@@ -679,21 +637,12 @@ impl ClientTask {
         });
     }
 
-    async fn pause(&mut self, failures: u32, router: bool) {
-        let d = match self.config.policy {
-            ReconnectPolicy::Naive { retry_every, .. } => {
-                if router {
-                    retry_every.max(Duration::from_millis(500))
-                } else {
-                    retry_every
-                }
-            }
-            ReconnectPolicy::Backoff { base, max } => {
-                let cap = base.saturating_mul(1u32 << failures.min(16)).min(max);
-                cap.mul_f64(self.rng.random_range(0.0..1.0))
-                    .max(Duration::from_millis(20))
-            }
-        };
+    async fn pause(&mut self, failures: u32, cause: RetryCause) {
+        let d = self.config.policy.delay(RetryContext {
+            failures,
+            cause,
+            uniform: self.rng.random_range(0.0..1.0),
+        });
         tokio::time::sleep(d).await;
     }
 
@@ -728,7 +677,7 @@ impl ClientTask {
             }
         }
         let _ = sink.flush().await;
-        let naive = matches!(self.config.policy, ReconnectPolicy::Naive { .. });
+        let leaves_open = !self.config.policy.closes_first();
         // Discard commands queued while offline: they were never sent.
         while commands.try_recv().is_ok() {}
         let end = loop {
@@ -790,7 +739,7 @@ impl ClientTask {
             });
         }
         match end {
-            SessionEnd::Lost(_) if naive => {
+            SessionEnd::Lost(_) if leaves_open => {
                 // The 2015 SDK moved on without closing the old connection.
                 let source_sink = sink.reunite(source).ok();
                 let leftover = tokio::spawn(async move {
@@ -821,8 +770,28 @@ impl ClientTask {
     }
 }
 
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Sockets a naive client never closed; released when the client stops.
 struct Leftovers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Leftovers {
+    /// Keeps `socket`, dropping the oldest beyond `max_open - 1` kept (the
+    /// client's live attempt or session is the last of its `max_open`).
+    fn push(&mut self, socket: tokio::task::JoinHandle<()>, max_open: usize) {
+        self.0.push(socket);
+        while self.0.len() >= max_open.max(1) {
+            self.0.remove(0).abort();
+        }
+    }
+}
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
@@ -867,7 +836,7 @@ async fn connect(
 
 #[cfg(test)]
 mod tests {
-    use super::{Pacer, ReconnectPolicy, SimConfig, Simulator};
+    use super::{ClientPolicy, Pacer, ReconnectPolicy, RetryContext, SimConfig, Simulator};
     use std::collections::{BTreeMap, BTreeSet};
     use std::time::Duration;
 
@@ -917,30 +886,26 @@ mod tests {
                 "try_start refuses it too"
             );
         };
-        let mut c = cfg();
-        c.policy = ReconnectPolicy::Naive {
-            retry_every: Duration::from_millis(250),
-            max_open: 0,
-        };
-        refused(c, "max_open: 0");
-        let mut c = cfg();
-        c.policy = ReconnectPolicy::Naive {
-            retry_every: Duration::ZERO,
-            max_open: 6,
-        };
-        refused(c, "retry_every: 0");
-        let mut c = cfg();
-        c.policy = ReconnectPolicy::Backoff {
-            base: Duration::ZERO,
-            max: Duration::from_secs(8),
-        };
-        refused(c, "base: 0");
-        let mut c = cfg();
-        c.policy = ReconnectPolicy::Backoff {
-            base: Duration::from_secs(9),
-            max: Duration::from_secs(8),
-        };
-        refused(c, "at least base");
+        // The policy's own refusals reach the simulator (each is
+        // unit-tested in `policy`), a user's policy's included.
+        refused(
+            cfg().with_policy(ReconnectPolicy::naive().with_max_open(0)),
+            "max_open: 0",
+        );
+        #[derive(Debug)]
+        struct Hoards;
+        impl ClientPolicy for Hoards {
+            fn delay(&self, _: RetryContext) -> Duration {
+                Duration::from_millis(100)
+            }
+            fn closes_first(&self) -> bool {
+                false
+            }
+            fn max_open(&self) -> usize {
+                0
+            }
+        }
+        refused(cfg().with_policy(Hoards), "Hoards: max_open 0");
         let mut c = cfg();
         c.connect_timeout = Duration::ZERO;
         refused(c, "connect_timeout 0");
