@@ -292,8 +292,11 @@ impl Recovery {
         self
     }
 
-    /// The settle period from the heal (default none): the judged span runs
-    /// from the window's start to at least `heal + settle`, so a loss of
+    /// The settle period from the heal. By default the judged span already
+    /// runs to at least `heal + window` (windows start at the heal at the
+    /// earliest, and ops in flight across it count), so a disruption the
+    /// heal causes in its first seconds always counts; a longer settle
+    /// stretches the span to at least `heal + settle`, so a loss of
     /// service the heal causes later on (a healed node forcing an election
     /// seconds after it rejoins) is inside it rather than after a window
     /// already called good.
