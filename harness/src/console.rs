@@ -3,7 +3,10 @@
 //! A leaf: the runner, the report writer and tests outside `#[incident]`
 //! all print skips and spreads the same way.
 
-use std::io::Write;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Writes one line to the terminal even under libtest's output capture
 /// (skips must be seen).
@@ -107,9 +110,149 @@ fn refusal(allow: Option<&str>, names: &[&str], reason: &str) -> Option<String> 
     ))
 }
 
+/// The variable that chooses how incidents show progress: `0` (none),
+/// `lines` (one line per phase change) or `live` (a ticking line per
+/// running incident). Unset: live where stderr is a terminal outside CI,
+/// lines otherwise.
+pub const PROGRESS: &str = "INCIDENT_PROGRESS";
+
+/// How an incident's progress shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Nothing.
+    Off,
+    /// One plain line per phase change (CI logs, pipes).
+    Lines,
+    /// An indicatif line per running incident, its elapsed time ticking,
+    /// with each phase change printed above it.
+    Live,
+}
+
+impl ProgressMode {
+    /// The mode for a [`PROGRESS`] value, whether stderr is a terminal,
+    /// and whether `CI` is set.
+    pub fn choose(setting: Option<&str>, terminal: bool, ci: bool) -> ProgressMode {
+        match setting.map(str::trim) {
+            Some("0") | Some("off") => ProgressMode::Off,
+            Some("lines") => ProgressMode::Lines,
+            Some("live") => ProgressMode::Live,
+            _ if terminal && !ci => ProgressMode::Live,
+            _ => ProgressMode::Lines,
+        }
+    }
+
+    /// The mode this process runs in.
+    pub fn from_env() -> ProgressMode {
+        ProgressMode::choose(
+            std::env::var(PROGRESS).ok().as_deref(),
+            std::io::stderr().is_terminal(),
+            std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false"),
+        )
+    }
+}
+
+/// `[weibo_2017_after   12.3s] phase fault`: an incident's progress line.
+pub fn progress_line(incident: &str, at: Duration, phase: &str) -> String {
+    format!("[{incident} {:>6.1}s] phase {phase}", at.as_secs_f64())
+}
+
+/// One incident's progress on the terminal, cleared when dropped.
+pub struct IncidentProgress {
+    incident: String,
+    mode: ProgressMode,
+    bar: Option<ProgressBar>,
+}
+
+impl IncidentProgress {
+    /// Starts showing `incident`'s progress in `mode`.
+    pub fn start(incident: &str, mode: ProgressMode) -> IncidentProgress {
+        let bar = (mode == ProgressMode::Live).then(|| {
+            let style = ProgressStyle::with_template("{spinner} [{prefix} {elapsed:>4}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bar = live_lines().add(
+                ProgressBar::new_spinner()
+                    .with_style(style)
+                    .with_prefix(incident.to_string())
+                    .with_message("starting"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        IncidentProgress {
+            incident: incident.to_string(),
+            mode,
+            bar,
+        }
+    }
+
+    /// The incident entered `phase`, `at` into the run.
+    pub fn phase(&self, at: Duration, phase: &str) {
+        let line = progress_line(&self.incident, at, phase);
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => {
+                bar.println(line);
+                bar.set_message(format!("phase {phase}"));
+            }
+            (None, ProgressMode::Lines) => loud(&line),
+            (None, _) => {}
+        }
+    }
+
+    /// Clears the live line (also on drop).
+    pub fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for IncidentProgress {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+/// The live lines of every incident running in this process, stacked.
+fn live_lines() -> &'static MultiProgress {
+    static LINES: OnceLock<MultiProgress> = OnceLock::new();
+    LINES.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_live_only_on_a_terminal_outside_ci_unless_asked() {
+        use ProgressMode::*;
+        assert_eq!(ProgressMode::choose(None, true, false), Live);
+        assert_eq!(
+            ProgressMode::choose(None, true, true),
+            Lines,
+            "CI logs get lines"
+        );
+        assert_eq!(
+            ProgressMode::choose(None, false, false),
+            Lines,
+            "a pipe gets lines"
+        );
+        assert_eq!(ProgressMode::choose(Some("0"), true, false), Off);
+        assert_eq!(ProgressMode::choose(Some("lines"), true, false), Lines);
+        assert_eq!(ProgressMode::choose(Some("live"), false, true), Live);
+        assert_eq!(ProgressMode::choose(Some("1"), false, false), Lines);
+    }
+
+    #[test]
+    fn a_progress_line_names_the_incident_the_time_and_the_phase() {
+        assert_eq!(
+            progress_line("weibo_2017_after", Duration::from_millis(12_345), "fault"),
+            "[weibo_2017_after   12.3s] phase fault"
+        );
+        // Off and live print nothing themselves (live goes through indicatif).
+        let off = IncidentProgress::start("x", ProgressMode::Off);
+        off.phase(Duration::ZERO, "fault");
+        assert!(off.bar.is_none());
+    }
 
     #[test]
     fn globs_match_whole_names() {

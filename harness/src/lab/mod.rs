@@ -73,6 +73,7 @@ struct Inner {
     roles: Mutex<Vec<Arc<dyn RoleResolver>>>,
     record: Mutex<RunRecord>,
     finished: Mutex<Option<Report>>,
+    progress: crate::console::IncidentProgress,
 }
 
 /// A cheap, cloneable handle to a lab: what fixtures, faults and workloads
@@ -160,6 +161,10 @@ impl Lab {
         let labels = labels::for_run(&run_id, &spec.name, "network");
         create_network(&docker, &network, labels).await?;
         let timeline = Timeline::new();
+        let progress = crate::console::IncidentProgress::start(
+            &spec.name,
+            crate::console::ProgressMode::from_env(),
+        );
         let ctx = LabCtx {
             inner: Arc::new(Inner {
                 docker: docker.clone(),
@@ -170,6 +175,7 @@ impl Lab {
                 roles: Mutex::new(Vec::new()),
                 record: Mutex::new(RunRecord::default()),
                 finished: Mutex::new(None),
+                progress,
             }),
         };
         let events = tokio::spawn(events::follow(docker, run_id, timeline));
@@ -184,17 +190,13 @@ impl Lab {
     /// Removes everything the lab made. Idempotent; never panics.
     pub async fn teardown(&self) -> Vec<String> {
         self.events.abort();
+        self.ctx.inner.progress.done();
         teardown_run(&self.ctx.inner.docker, &self.ctx.inner.identity.run_id).await
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// `[weibo_2017_after   12.3s] phase fault`: an incident's progress line.
-pub fn progress_line(incident: &str, at: Duration, phase: &str) -> String {
-    format!("[{incident} {:>6.1}s] phase {phase}", at.as_secs_f64())
 }
 
 impl LabCtx {
@@ -271,11 +273,10 @@ impl LabCtx {
     pub async fn phase(&self, name: &str) {
         tracing::info!(phase = name, "phase");
         self.inner.timeline.phase(name);
-        // One line per phase change, past libtest's capture, so a long run
-        // shows where it is (`INCIDENT_PROGRESS=0` silences it).
-        if std::env::var("INCIDENT_PROGRESS").as_deref() != Ok("0") {
-            crate::console::loud(&progress_line(&self.spec().name, self.now(), name));
-        }
+        // Past libtest's capture, so a long run shows where it is: a live
+        // line on a terminal, a plain line per phase in CI
+        // (`INCIDENT_PROGRESS`, console::ProgressMode).
+        self.inner.progress.phase(self.now(), name);
     }
 
     /// Marks a mitigation on the timeline (what operators did on the day).
@@ -311,18 +312,5 @@ impl LabCtx {
     /// Every node on the lab network, by name.
     pub fn nodes(&self) -> Vec<Node> {
         lock(&self.inner.nodes).values().cloned().collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_progress_line_names_the_incident_the_time_and_the_phase() {
-        assert_eq!(
-            progress_line("weibo_2017_after", Duration::from_millis(12_345), "fault"),
-            "[weibo_2017_after   12.3s] phase fault"
-        );
     }
 }
