@@ -7,7 +7,8 @@
 //! [`report::Report`] whose stable part is snapshot-asserted with insta.
 //!
 //! The vocabulary (incident, lab, fixture, fault, workload, checker, phase,
-//! report) is the one of `design.md`; each concept has one module.
+//! report) is the one of `docs/architecture.md` (its Vocabulary section);
+//! each concept has one module.
 //!
 //! The public contract is [`prelude`] and the modules it names. The rest
 //! is public only where the `incident` binary or tests outside
