@@ -544,6 +544,64 @@ fn incident_new_skeletons_compile() {
         "generated code is not rustfmt-clean:\n{}",
         String::from_utf8_lossy(&fmt.stdout)
     );
+    run_unedited_skeletons(&cargo, krate, &target);
+}
+
+/// Runs two of the unedited skeletons for real: one whose system runs here
+/// must FAIL, saying no check was recorded (a skeleton never passes), and
+/// one on MongoDB must skip with its loud line. Their artifacts go to the
+/// temp crate, not over the real incidents' reports.
+fn run_unedited_skeletons(cargo: &str, krate: &Path, target: &Path) {
+    let build = Command::new(cargo)
+        .args(["test", "--test", "incidents", "--no-run", "--offline"])
+        .args(["--message-format", "json"])
+        .current_dir(krate)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .expect("running cargo test --no-run");
+    assert!(
+        build.status.success(),
+        "generated incidents do not build:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let binary = String::from_utf8_lossy(&build.stdout)
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once("\"executable\":\"")?;
+            rest.split_once('"').map(|(path, _)| PathBuf::from(path))
+        })
+        .expect("cargo names the generated incidents' test binary");
+    let run = |test: &str| {
+        let out = Command::new(&binary)
+            .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+            .current_dir(krate)
+            .env("INCIDENT_ARTIFACTS", krate.join("artifacts"))
+            .env_remove("INCIDENT_REQUIRE_DOCKER")
+            .env_remove("INCIDENT_ALLOW_SKIP")
+            .env_remove("INCIDENT_REPLAY")
+            .output()
+            .expect("running the generated incidents");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (passed, text) =
+        run("incidents::leancloud_2015_06_mongodb::leancloud_2015_06_mongodb_after");
+    assert!(
+        passed && text.contains("SKIPPED") && text.contains("mongo"),
+        "an unedited MongoDB skeleton skips here, naming why:\n{text}"
+    );
+    if !harness::runner::docker_or_skip("incident new: running an unedited skeleton") {
+        return;
+    }
+    let (passed, text) = run("incidents::roblox_2021_consul::roblox_2021_consul_before");
+    assert!(
+        !passed && text.contains("no signature check was recorded"),
+        "an unedited skeleton runs and fails for want of a check:\n{text}"
+    );
 }
 
 /// The echo incident the replay test records and replays (same name both

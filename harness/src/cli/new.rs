@@ -7,7 +7,9 @@
 //!   and mitigations (`if fixed { .. }`), and a `judge` for the checks;
 //! - the tests, `tests/incidents/<name>.rs`: the before and after
 //!   `#[incident]`s calling it;
-//! - the markdown dossier `postmortems/<id>.md`, unless one exists.
+//! - the markdown dossier `postmortems/<id>.md`, unless one exists;
+//! - the TOML dossier itself at `postmortems/<id>.toml`, where the runner
+//!   reads it (mitigation names, budget), when `--from` names another file.
 //!
 //! Both `mod` lines are added in order and the Rust files are formatted
 //! with rustfmt, so `cargo fmt --check` stays clean. The skeleton compiles
@@ -73,6 +75,12 @@ pub fn run(args: &NewArgs) -> Result<i32> {
         .join("tests/incidents")
         .join(format!("{}.rs", args.name));
     let md_path = out.join("postmortems").join(format!("{}.md", dossier.id));
+    // The runner reads the dossier (its mitigation names, budget) from
+    // `postmortems/<id>.toml`: a dossier kept elsewhere is copied there.
+    let toml_path = out.join("postmortems").join(format!("{}.toml", dossier.id));
+    let toml_text = std::fs::read_to_string(&args.from)
+        .with_context(|| format!("reading {}", args.from.display()))?;
+    let toml_action = dossier_copy(&toml_path, &toml_text, args.force)?;
     // Checked before anything is written: nothing half-made.
     for p in [&scenario_path, &test_path] {
         if p.exists() && !args.force {
@@ -86,6 +94,16 @@ pub fn run(args: &NewArgs) -> Result<i32> {
     write(&test_path, &generated.test)?;
     println!("wrote {}", scenario_path.display());
     println!("wrote {}", test_path.display());
+    match toml_action {
+        DossierCopy::Present => {}
+        DossierCopy::Write => {
+            write(&toml_path, &toml_text)?;
+            println!(
+                "wrote {} (the runner reads the dossier there)",
+                toml_path.display()
+            );
+        }
+    }
     if md_path.exists() {
         println!("kept {} (the dossier's prose)", md_path.display());
     } else {
@@ -133,6 +151,28 @@ fn format_rust(files: &[&Path]) {
         .status();
     if !status.is_ok_and(|s| s.success()) {
         println!("rustfmt did not run: format the generated files with `cargo fmt`");
+    }
+}
+
+/// What becomes of the dossier's TOML at `postmortems/<id>.toml`.
+#[derive(Debug, PartialEq)]
+enum DossierCopy {
+    /// The same text is already there (`--from` names it, usually).
+    Present,
+    /// Write it there.
+    Write,
+}
+
+/// Decides, before anything is written, whether the dossier's text goes to
+/// `path`: another dossier already there is refused unless `force`.
+fn dossier_copy(path: &Path, text: &str, force: bool) -> Result<DossierCopy> {
+    match std::fs::read_to_string(path) {
+        Ok(there) if there == text => Ok(DossierCopy::Present),
+        Ok(_) if !force => bail!(
+            "{} already exists and differs from the dossier given with --from: the runner reads that file, so merge the two or pass --force to overwrite it",
+            path.display()
+        ),
+        _ => Ok(DossierCopy::Write),
     }
 }
 
@@ -568,6 +608,66 @@ mod tests {
             .join("postmortems")
             .join(format!("{id}.toml"));
         Dossier::load(&path).unwrap()
+    }
+
+    /// A fresh scratch directory, removed by the caller.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("incident-new-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_dossier_given_from_elsewhere_is_placed_where_the_runner_reads_it() {
+        // The history: `incident new --from ~/acme.toml` wrote the skeleton
+        // but not the TOML, so the runner found no dossier, knew no
+        // mitigation names, and the unedited skeleton's first
+        // `lab.mitigated(..)` panicked "(it names: none)".
+        let out = scratch("copy");
+        let from = out.join("elsewhere/roblox.toml");
+        std::fs::create_dir_all(from.parent().unwrap()).unwrap();
+        let seed_path = crate::paths::workspace_root().join("postmortems/roblox-2021-consul.toml");
+        let text = std::fs::read_to_string(&seed_path).unwrap();
+        std::fs::write(&from, &text).unwrap();
+        let args = |force| NewArgs {
+            name: "roblox_copy".into(),
+            from: from.clone(),
+            out: Some(out.clone()),
+            force,
+        };
+        assert_eq!(run(&args(false)).unwrap(), 0);
+        let placed = out.join("postmortems/roblox-2021-consul.toml");
+        assert_eq!(std::fs::read_to_string(&placed).unwrap(), text);
+        // The same dossier again (with --force for the Rust files): kept.
+        assert_eq!(
+            dossier_copy(&placed, &text, false).unwrap(),
+            DossierCopy::Present
+        );
+        assert_eq!(run(&args(true)).unwrap(), 0);
+        // Another dossier under the same id: refused before anything is
+        // written, unless --force.
+        std::fs::write(&from, format!("{text}\n# edited\n")).unwrap();
+        std::fs::remove_file(out.join("scenarios/src/roblox_copy.rs")).unwrap();
+        let err = run(&args(false)).unwrap_err().to_string();
+        assert!(
+            err.contains("differs from the dossier") && err.contains("--force"),
+            "{err}"
+        );
+        assert!(
+            !out.join("scenarios/src/roblox_copy.rs").exists(),
+            "nothing written after the refusal"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&placed).unwrap(),
+            text,
+            "the one there is kept"
+        );
+        assert_eq!(run(&args(true)).unwrap(), 0);
+        assert!(std::fs::read_to_string(&placed)
+            .unwrap()
+            .ends_with("# edited\n"));
+        std::fs::remove_dir_all(&out).unwrap();
     }
 
     #[test]
