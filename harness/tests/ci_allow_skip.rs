@@ -1,6 +1,7 @@
 //! `.ci/run` allows exactly the MongoDB incidents to skip: every
 //! `#[incident]` of the suite that requires `mongo` is named in its
-//! `INCIDENT_ALLOW_SKIP` list, and nothing else is.
+//! `INCIDENT_ALLOW_SKIP` list, and nothing else is. And it runs the
+//! README's test command, the one a new user is told passes the tests.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -53,6 +54,37 @@ fn ci_allows_exactly_the_mongo_incidents_to_skip() {
     assert!(
         ci.contains(r#"INCIDENT_ALLOW_SKIP=$(IFS=,; echo "${mongo_incidents[*]}")"#),
         "the list is what INCIDENT_ALLOW_SKIP is set to"
+    );
+}
+
+/// The README's test command: the second line of its "Two commands"
+/// block, without its comment.
+fn readme_test_command(readme: &str) -> Option<String> {
+    let block = readme.split_once("## Two commands")?.1;
+    let block = block.split_once("```sh\n")?.1.split_once("```")?.0;
+    let line = block.lines().nth(1)?;
+    Some(line.split('#').next()?.trim().to_string())
+}
+
+#[test]
+fn ci_runs_the_readmes_test_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = readme_test_command(&readme).expect("README has a Two commands block");
+    assert!(command.starts_with("cargo "), "{command:?}");
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let last = ci
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .unwrap_or_default();
+    assert_eq!(
+        last, command,
+        ".ci/run ends by running the README's test command"
+    );
+    assert_eq!(
+        readme_test_command("## Two commands\n\n```sh\nsetup  # x\ncargo test --all   # y\n```\n"),
+        Some("cargo test --all".into())
     );
 }
 
