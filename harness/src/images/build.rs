@@ -20,6 +20,7 @@
 //! Caches (Debian packages, rootfs tarballs, Go modules and build cache,
 //! logs) live in [`cache_dir`].
 
+use super::consul;
 use super::go::{self, GoEnv};
 use super::inputs::{path_crates, Inputs, INPUTS_LABEL};
 use super::{ImageId, CONSUL_LEGACY_VERSION, CONSUL_VERSION, TOXIPROXY_VERSION};
@@ -225,22 +226,17 @@ fn consul_version(id: ImageId) -> (&'static str, &'static str) {
     }
 }
 
-/// Versions of Consul's nested modules pinned on top of its go.mod.
-///
-/// 1.10.12's go.mod requires `api v1.10.0` and `sdk v0.8.0`, but its tree
-/// was built against later, untagged `./api` and `./sdk` (fields
-/// `HealthCheckDefinition.GRPC` and `iptables.Config.NetNS`); the oldest
-/// tags that carry them are `api v1.13.0` and `sdk v0.11.0`. Only the
-/// client library and test SDK come from them: the server (raft, state
-/// store, streaming) is 1.10.12's own code.
-fn consul_pins(id: ImageId) -> &'static [&'static str] {
-    match id {
-        ImageId::ConsulLegacy => &[
-            "github.com/hashicorp/consul/api@v1.13.0",
-            "github.com/hashicorp/consul/sdk@v0.11.0",
-        ],
-        _ => &[],
-    }
+/// Versions of Consul's nested modules pinned on top of its go.mod: the
+/// release's entry in [`consul::KNOWN_PINS`] (1.10.12's `api v1.13.0` and
+/// `sdk v0.11.0`, see there), none for the others. Only the client library
+/// and test SDK come from them: the server (raft, state store, streaming)
+/// is the release's own code.
+pub(crate) fn consul_pins(id: ImageId) -> &'static [&'static str] {
+    let (version, _) = consul_version(id);
+    consul::KNOWN_PINS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map_or(&[], |(_, pins)| *pins)
 }
 
 fn consul_ldflags(id: ImageId) -> String {

@@ -6,6 +6,7 @@
 //! build: it cannot be obtained on the project's machines.
 
 pub mod build;
+pub mod consul;
 pub mod go;
 pub mod inputs;
 
