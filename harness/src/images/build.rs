@@ -20,7 +20,7 @@
 //! Caches (Debian packages, rootfs tarballs, Go modules and build cache,
 //! logs) live in [`cache_dir`].
 
-use super::consul;
+use super::consul::{self, Recipe};
 use super::go::{self, GoEnv};
 use super::inputs::{path_crates, Inputs, INPUTS_LABEL};
 use super::{ImageId, CONSUL_LEGACY_VERSION, CONSUL_VERSION, TOXIPROXY_VERSION};
@@ -278,9 +278,8 @@ pub fn inspect(reference: &str) -> Option<Present> {
     Some(Present { id, inputs, size })
 }
 
-/// Builds what is stale (or everything with `force`) and returns one
-/// outcome per image considered, in build order.
-pub fn build(options: &BuildOptions) -> anyhow::Result<Vec<Outcome>> {
+/// Fails with the fix when the Docker Engine does not answer.
+fn require_docker() -> anyhow::Result<()> {
     let docker_ok = Command::new("docker")
         .args(["version", "--format", "{{.Server.APIVersion}}"])
         .stdout(Stdio::null())
@@ -294,6 +293,13 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<Vec<Outcome>> {
             crate::docker::endpoint()
         );
     }
+    Ok(())
+}
+
+/// Builds what is stale (or everything with `force`) and returns one
+/// outcome per image considered, in build order.
+pub fn build(options: &BuildOptions) -> anyhow::Result<Vec<Outcome>> {
+    require_docker()?;
     let selected: Vec<ImageId> = match options.only {
         Some(ImageId::Mongo) => bail!("{}", ImageId::Mongo.fix()),
         Some(id) => vec![id],
@@ -331,16 +337,95 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<Vec<Outcome>> {
     Ok(outcomes)
 }
 
+/// The digest of the image of a Consul release built by `recipe`: the
+/// fixed image's own digest when the release is one of the two fixed
+/// images (they keep their recipes; see [`consul::fixed_image`]), else
+/// the same kinds of input under the image name `consul-release`.
+pub fn release_inputs_digest(recipe: &Recipe) -> anyhow::Result<String> {
+    if let Some(id) = consul::fixed_image(recipe.release) {
+        return inputs_digest(id);
+    }
+    let mut inputs = Inputs::new();
+    inputs
+        .add("revision", RECIPE_REVISION)
+        .add("image", "consul-release")
+        .add(ImageId::Base.name(), inputs_digest(ImageId::Base)?)
+        .add("version", recipe.release.to_string())
+        .add("toolchain", &recipe.toolchain)
+        .add("ldflags", recipe.ldflags())
+        .add("pins", recipe.pins.join(","))
+        .add("dockerfile", CONSUL_DOCKERFILE);
+    Ok(inputs.digest())
+}
+
+/// How the build of one Consul release went.
+#[derive(Clone, Debug)]
+pub struct ReleaseOutcome {
+    /// `incident/consul:<version>`.
+    pub reference: String,
+    /// What happened.
+    pub status: Status,
+    /// Wall time spent on it (the base image's, when it was stale, included).
+    pub duration: Duration,
+    /// Its size in bytes, when present.
+    pub size: Option<i64>,
+}
+
+/// Builds `incident/consul:<version>` of any Consul release by `recipe`
+/// (what `incident bisect` builds), content-addressed like every image:
+/// up to date when its label matches [`release_inputs_digest`]. The
+/// base image is built first when stale. A release that is one of the two
+/// fixed images is built as that image, by its own recipe, so its tag
+/// never holds two different builds.
+pub fn consul_release(recipe: &Recipe, force: bool) -> anyhow::Result<ReleaseOutcome> {
+    let started = Instant::now();
+    if let Some(id) = consul::fixed_image(recipe.release) {
+        let outcomes = build(&BuildOptions {
+            only: Some(id),
+            force,
+        })?;
+        let own = outcomes
+            .into_iter()
+            .find(|o| o.id == id)
+            .expect("build returns the image it was asked for");
+        return Ok(ReleaseOutcome {
+            reference: own.reference,
+            status: own.status,
+            duration: started.elapsed(),
+            size: own.size,
+        });
+    }
+    require_docker()?;
+    let mut builder = Builder::new()?;
+    let reference = recipe.release.image();
+    let base = builder.one(ImageId::Base, false);
+    if let Status::Failed(why) = base.status {
+        return Ok(ReleaseOutcome {
+            reference,
+            status: Status::Failed(format!("its base image `base` failed: {why}")),
+            duration: started.elapsed(),
+            size: None,
+        });
+    }
+    let status = builder.release(recipe, &reference, force);
+    Ok(ReleaseOutcome {
+        size: inspect(&reference).map(|p| p.size),
+        reference,
+        status,
+        duration: started.elapsed(),
+    })
+}
+
 /// How one Go binary is built.
 struct GoRecipe {
     /// The Go toolchain, e.g. `go1.22.12`.
-    toolchain: &'static str,
+    toolchain: String,
     /// `module@version`.
     module: String,
     /// The package to build, relative to the module root.
     package: &'static str,
     /// `module@version` requirements set on top of the module's go.mod.
-    pins: &'static [&'static str],
+    pins: Vec<String>,
     /// `-ldflags`.
     ldflags: String,
 }
@@ -382,7 +467,7 @@ impl Builder {
             if current && !force {
                 return Ok(Status::UpToDate);
             }
-            let progress = Progress::new(id, &self.step_style, &self.cache)?;
+            let progress = Progress::new(id.name(), &self.step_style, &self.cache)?;
             let built = self.run_recipe(id, &reference, &digest, &progress);
             progress.finish(&built);
             built?;
@@ -401,6 +486,46 @@ impl Builder {
         }
     }
 
+    /// Builds one Consul release's image unless its label is current.
+    fn release(&mut self, recipe: &Recipe, reference: &str, force: bool) -> Status {
+        let result = release_inputs_digest(recipe).and_then(|digest| {
+            let present = inspect(reference);
+            let current = present
+                .as_ref()
+                .and_then(|p| p.inputs.as_deref())
+                .is_some_and(|label| label == digest);
+            if current && !force {
+                return Ok(Status::UpToDate);
+            }
+            let name = format!("consul-{}", recipe.release);
+            let progress = Progress::new(&name, &self.step_style, &self.cache)?;
+            let go = GoRecipe {
+                toolchain: recipe.toolchain.clone(),
+                module: recipe.release.module(),
+                package: ".",
+                pins: recipe.pins.clone(),
+                ldflags: recipe.ldflags(),
+            };
+            let built = self.go_binary(&progress, &go, &digest).and_then(|binary| {
+                docker_build(
+                    &progress,
+                    reference,
+                    &digest,
+                    CONSUL_DOCKERFILE,
+                    &binary,
+                    "consul",
+                )
+            });
+            progress.finish(&built);
+            built?;
+            if let Some(old) = present {
+                remove_if_dangling(&old.id);
+            }
+            Ok(Status::Built)
+        });
+        result.unwrap_or_else(|e| Status::Failed(format!("{e:#}")))
+    }
+
     fn run_recipe(
         &mut self,
         id: ImageId,
@@ -412,10 +537,10 @@ impl Builder {
             ImageId::Base | ImageId::Toolbox => self.rootfs_image(id, reference, digest, progress),
             ImageId::Toxiproxy => {
                 let recipe = GoRecipe {
-                    toolchain: GO_TOOLCHAIN,
+                    toolchain: GO_TOOLCHAIN.into(),
                     module: format!("github.com/Shopify/toxiproxy/v2@v{TOXIPROXY_VERSION}"),
                     package: "./cmd/server",
-                    pins: &[],
+                    pins: Vec::new(),
                     ldflags: toxiproxy_ldflags(),
                 };
                 let binary = self.go_binary(progress, &recipe, digest)?;
@@ -431,10 +556,10 @@ impl Builder {
             ImageId::Consul | ImageId::ConsulLegacy => {
                 let (version, toolchain) = consul_version(id);
                 let recipe = GoRecipe {
-                    toolchain,
+                    toolchain: toolchain.into(),
                     module: format!("github.com/hashicorp/consul@v{version}"),
                     package: ".",
-                    pins: consul_pins(id),
+                    pins: consul_pins(id).iter().map(|p| p.to_string()).collect(),
                     ldflags: consul_ldflags(id),
                 };
                 let binary = self.go_binary(progress, &recipe, digest)?;
@@ -562,10 +687,10 @@ impl Builder {
             ldflags,
         } = recipe;
         let (toolchain, module, package, pins, ldflags) = (
-            *toolchain,
+            toolchain.as_str(),
             module.as_str(),
             *package,
-            *pins,
+            pins.as_slice(),
             ldflags.as_str(),
         );
         let binary = self.cache.join("out").join(digest);
@@ -738,24 +863,26 @@ fn remove_if_dangling(image_id: &str) {
 /// The progress line of one image's build, and its log file.
 struct Progress {
     bar: ProgressBar,
-    name: &'static str,
+    name: String,
     log_path: PathBuf,
     log: std::sync::Mutex<std::fs::File>,
     step: std::sync::Mutex<String>,
 }
 
 impl Progress {
-    fn new(id: ImageId, style: &ProgressStyle, cache: &Path) -> anyhow::Result<Self> {
-        let log_path = cache.join("logs").join(format!("{}.log", id.name()));
+    /// The progress of the image called `name` (`consul`, `consul-1.16.3`),
+    /// logging to `logs/<name>.log`.
+    fn new(name: &str, style: &ProgressStyle, cache: &Path) -> anyhow::Result<Self> {
+        let log_path = cache.join("logs").join(format!("{name}.log"));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let bar = ProgressBar::new_spinner()
             .with_style(style.clone())
-            .with_prefix(id.name());
+            .with_prefix(name.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
         Ok(Self {
             bar,
-            name: id.name(),
+            name: name.to_string(),
             log_path,
             log: std::sync::Mutex::new(log),
             step: std::sync::Mutex::new(String::new()),
@@ -918,5 +1045,53 @@ mod tests {
         let toolbox = rootfs_packages(ImageId::Toolbox);
         assert!(base.iter().all(|p| toolbox.contains(p)));
         assert!(toolbox.contains(&"stress-ng"));
+    }
+
+    #[test]
+    fn a_release_build_is_content_addressed_and_the_fixed_ones_keep_their_digest() {
+        let r = |v: &str| consul::Release::parse(v).unwrap();
+        let go_mod = "module github.com/hashicorp/consul\n\ngo 1.22\n\ntoolchain go1.22.5\n";
+        // The two fixed releases are built as their images: same digest.
+        for (v, id) in [
+            (CONSUL_VERSION, ImageId::Consul),
+            (CONSUL_LEGACY_VERSION, ImageId::ConsulLegacy),
+        ] {
+            let recipe = Recipe::for_release(r(v), go_mod, &[]).unwrap();
+            assert_eq!(
+                release_inputs_digest(&recipe).unwrap(),
+                inputs_digest(id).unwrap()
+            );
+        }
+        // Any other release: its own digest, changed by toolchain and pins.
+        let plain = Recipe::for_release(r("1.20.2"), go_mod, &[]).unwrap();
+        let d = release_inputs_digest(&plain).unwrap();
+        assert_eq!(d, release_inputs_digest(&plain).unwrap());
+        let other_version = Recipe::for_release(r("1.20.1"), go_mod, &[]).unwrap();
+        assert_ne!(d, release_inputs_digest(&other_version).unwrap());
+        let newer_go =
+            Recipe::for_release(r("1.20.2"), &go_mod.replace("go1.22.5", "go1.23.1"), &[]).unwrap();
+        assert_ne!(d, release_inputs_digest(&newer_go).unwrap());
+        let pinned = Recipe::for_release(
+            r("1.20.2"),
+            go_mod,
+            &["github.com/hashicorp/consul/api@v1.31.1".to_string()],
+        )
+        .unwrap();
+        assert_ne!(d, release_inputs_digest(&pinned).unwrap());
+        for id in buildable() {
+            assert_ne!(d, inputs_digest(id).unwrap(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn the_fixed_consul_images_keep_their_pins() {
+        assert_eq!(
+            consul_pins(ImageId::ConsulLegacy),
+            &[
+                "github.com/hashicorp/consul/api@v1.13.0",
+                "github.com/hashicorp/consul/sdk@v0.11.0"
+            ]
+        );
+        assert!(consul_pins(ImageId::Consul).is_empty());
     }
 }
