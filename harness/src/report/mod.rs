@@ -8,6 +8,7 @@
 //! `html`, `svg`).
 
 pub mod ablation;
+pub mod bisect;
 pub mod gate;
 pub mod html;
 pub mod junit;
