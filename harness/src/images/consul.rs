@@ -11,8 +11,9 @@
 //! - [`Recipe::for_release`]: the Go toolchain and the module pins of one
 //!   release, from its `go.mod`.
 //!
-//! The shell is [`fetch_go_mod`] and [`fetch_releases`]: plain GETs on the
-//! Go module proxy (`GOPROXY`'s first URL).
+//! The shell is [`fetch_go_mod`] and [`fetch_releases`]: `go list -m`
+//! with the builder's Go environment, so the module proxy is reached the
+//! way builds reach it.
 //!
 //! One concept, one file: a release, the go.mod it is read from and the
 //! recipe read from it change together; half of it is tests.
@@ -406,61 +407,65 @@ pub fn fixed_image(release: Release) -> Option<super::ImageId> {
     }
 }
 
-/// The module proxy's base URL: `GOPROXY`'s first `http(s)` entry, else
-/// the public Go module proxy.
-pub fn proxy_base() -> String {
-    std::env::var("GOPROXY")
-        .ok()
-        .and_then(|v| {
-            v.split([',', '|'])
-                .map(str::trim)
-                .find(|e| e.starts_with("http://") || e.starts_with("https://"))
-                .map(|e| e.trim_end_matches('/').to_string())
-        })
-        .unwrap_or_else(|| "https://proxy.golang.org".into())
-}
-
-/// GETs `path` under the proxy: `Ok(None)` when it has no such file
-/// (404, 410; 403 as some mirrors answer), an error when it cannot be
-/// reached.
-fn proxy_get(path: &str) -> anyhow::Result<Option<String>> {
-    let url = format!("{}/{path}", proxy_base());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting a runtime for the module proxy")?;
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let resp = client
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("the Go module proxy cannot be reached ({url}): check the network or GOPROXY"))?;
-        match resp.status().as_u16() {
-            200 => Ok(Some(resp.text().await?)),
-            403 | 404 | 410 => Ok(None),
-            code => bail!("the Go module proxy answered {code} for {url}: retry, or set GOPROXY to another proxy"),
-        }
+/// Runs `go list -m -json -e <args>` with the builder's Go environment
+/// (module cache, `GOPROXY`, `GOFLAGS` as builds see them) in a scratch
+/// directory, and returns its JSON: the module proxy through `go` itself,
+/// so the proxy, its certificates and credentials are the ones builds use.
+fn go_list(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let host_go = super::go::host_go()?;
+    let env = super::go::GoEnv::under(&super::build::cache_dir());
+    let scratch = super::go::tempdir("go-list")?;
+    let out = env
+        .command(&host_go)
+        .args(["list", "-m", "-json", "-e"])
+        .args(args)
+        .current_dir(&scratch)
+        .output()
+        .with_context(|| format!("running {}", host_go.display()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let out = out?;
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "`go list -m {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
     })
 }
 
-/// The releases the proxy lists for Consul, with [`KNOWN_RELEASES`].
+/// The releases the module proxy lists for Consul (`go list -m
+/// -versions`), with [`KNOWN_RELEASES`].
 pub fn fetch_releases() -> anyhow::Result<Vec<Release>> {
-    let list = proxy_get(&format!("{MODULE}/@v/list"))?.unwrap_or_default();
-    Ok(with_known(&list))
+    let json = go_list(&["-versions", MODULE])?;
+    if let Some(err) = json.pointer("/Error/Err").and_then(|e| e.as_str()) {
+        bail!(
+            "the Go module proxy did not list {MODULE}: {}: check the network or GOPROXY",
+            err.lines().next().unwrap_or("")
+        );
+    }
+    let listed: Vec<&str> = json
+        .get("Versions")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    Ok(with_known(&listed.join("\n")))
 }
 
-/// The `go.mod` of `release`, from the proxy; an error naming the fix when
-/// the proxy does not have it.
+/// The `go.mod` of `release`, from the module proxy; an error naming the
+/// fix when the proxy does not have it.
 pub fn fetch_go_mod(release: Release) -> anyhow::Result<String> {
-    match proxy_get(&format!("{MODULE}/@v/v{release}.mod"))? {
-        Some(text) => Ok(text),
-        None => bail!(
-            "the Go module proxy has no Consul v{release}: pick a released version (`incident bisect consul <good>..<bad> <incident> --dry-run` lists a range's)"
-        ),
+    let json = go_list(&[&release.module()])?;
+    if let Some(err) = json.pointer("/Error/Err").and_then(|e| e.as_str()) {
+        bail!(
+            "the Go module proxy has no Consul v{release} ({}): pick a released version (`incident bisect consul <good>..<bad> <incident> --dry-run` lists a range's)",
+            err.lines().next().unwrap_or("").trim()
+        );
     }
+    let path = json
+        .get("GoMod")
+        .and_then(|p| p.as_str())
+        .with_context(|| format!("`go list -m {}` named no go.mod", release.module()))?;
+    std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
 }
 
 #[cfg(test)]
@@ -701,13 +706,5 @@ require (
                 Recipe::for_release(r("1.16.0"), GO_MOD_1_19_0, &[bad.to_string()]).unwrap_err();
             assert!(e.to_string().contains("module@version"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn the_proxy_is_goproxys_first_url() {
-        // Read only: the variable is not set by these tests.
-        let base = proxy_base();
-        assert!(base.starts_with("http"), "{base}");
-        assert!(!base.ends_with('/'));
     }
 }
