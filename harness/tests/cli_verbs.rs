@@ -234,3 +234,52 @@ fn clean_removes_orphans_only() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains(&format!("{run}-dead")), "{printed}");
 }
+
+/// `incident bisect` checks its arguments before it builds or fetches
+/// anything: each mistake is one line naming the fix.
+#[test]
+fn bisect_refuses_bad_input_in_one_line_before_building() {
+    let artifacts = scratch("bisect");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "bisect",
+                "consul",
+                "1.22.6..1.10.12",
+                "roblox_consul_before",
+            ],
+            "write the older release first: 1.10.12..1.22.6",
+        ),
+        (
+            &[
+                "bisect",
+                "consull",
+                "1.10.12..1.22.6",
+                "roblox_consul_before",
+            ],
+            "unknown image `consull`",
+        ),
+        (
+            &["bisect", "consul", "1.10.12..1.22.6", "roblox_2021"],
+            "`incident list`",
+        ),
+        (
+            &[
+                "bisect",
+                "consul",
+                "1.10.12..1.22.6",
+                "echo_stopped_and_started",
+            ],
+            "runs no Consul",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = incident(args, &[("INCIDENT_ARTIFACTS", &artifacts)]);
+        let line = one_line_failure(&out);
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+    // Nothing was started: no bisection record, no run directory.
+    let left: Vec<_> = std::fs::read_dir(&artifacts).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&artifacts);
+}

@@ -2,8 +2,9 @@
 //! suite runs on (`images`), turn a postmortem into an incident (`new`),
 //! and what users do after a run: see the suite (`list`), replay a run
 //! (`replay`), open its report (`open`), clean up after a killed one
-//! (`clean`), learn which fix bought the recovery (`ablate`), and gate a
-//! release on recovery time (`baseline save`, `gate`).
+//! (`clean`), learn which fix bought the recovery (`ablate`), gate a
+//! release on recovery time (`baseline save`, `gate`), and find the
+//! release that introduced or removed a signature (`bisect`).
 
 use clap::{Parser, Subcommand};
 use harness::cli;
@@ -45,6 +46,8 @@ enum Command {
     Baseline(cli::gate::BaselineCommand),
     /// Runs an incident N times; fails when recovery is significantly slower than its baseline.
     Gate(cli::gate::RunsArgs),
+    /// Builds the releases of a range and finds the first where the incident's signature appears or disappears.
+    Bisect(cli::bisect::BisectArgs),
 }
 
 fn main() {
@@ -61,6 +64,7 @@ fn main() {
         Command::Ablate(a) => cli::ablate::run(a),
         Command::Baseline(c) => cli::gate::run_baseline(c),
         Command::Gate(a) => cli::gate::run_gate(a),
+        Command::Bisect(a) => cli::bisect::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

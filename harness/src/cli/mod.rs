@@ -1,6 +1,7 @@
 //! The `incident` command-line tool's subcommands, one module each.
 
 pub mod ablate;
+pub mod bisect;
 pub mod clean;
 pub mod doctor;
 pub mod gate;

@@ -1,5 +1,5 @@
 //! Running one incident once from the CLI, as `cargo test` would: shared
-//! by `ablate`, `baseline save` and `gate`, so each run is built, isolated
+//! by `ablate`, `baseline save`, `gate` and `bisect`, so each run is built, isolated
 //! and read back the same way.
 
 use crate::catalog;
@@ -34,10 +34,24 @@ pub fn run_once(
     mitigations: &str,
     run_root: &Path,
 ) -> Result<(i32, Option<Report>)> {
+    run_once_with(root, incident, test_path, mitigations, run_root, &[])
+}
+
+/// [`run_once`] with more environment for the test process (`incident
+/// bisect` sets an image override, `INCIDENT_IMAGE_CONSUL=...`).
+pub fn run_once_with(
+    root: &Path,
+    incident: &str,
+    test_path: &str,
+    mitigations: &str,
+    run_root: &Path,
+    env: &[(String, String)],
+) -> Result<(i32, Option<Report>)> {
     let _ = std::fs::remove_dir_all(run_root);
     let status = Command::new(cargo())
         .args(["test", "--test", "incidents", "--", "--exact"])
         .arg(test_path)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env(crate::mitigations::ENV, mitigations)
         .env("INCIDENT_ARTIFACTS", run_root)
         .env("INCIDENT_PROGRESS", "0")
