@@ -326,7 +326,7 @@ fn test_release(
         detail: String::new(),
         build: Build {
             image: release.image(),
-            status: "failed".into(),
+            status: "not built".into(),
             secs: 0.0,
             recipe: String::new(),
         },
