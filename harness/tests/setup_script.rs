@@ -1,6 +1,7 @@
 //! `scripts/setup` compiles the `incident` CLI with cargo's progress shown
 //! (a plain `cargo build`, announced by a log line) before running it to
-//! build the images, and stops at the first failing step.
+//! build the images, installs cargo-insta at Cargo.lock's insta version
+//! unless it is there, and stops at the first failing step.
 //!
 //! The script runs for real, against stubs of the programs it calls
 //! (`id`, `dpkg-query`, `docker`, `cargo`, ...) first on `PATH`: each
@@ -24,11 +25,18 @@ fn stub(dir: &Path, name: &str, body: &str) {
 /// Runs `scripts/setup` with stubs; `cargo_build_fails` makes the stubbed
 /// `cargo build` exit 1. Returns its output and the stubs' log.
 fn setup(case: &str, cargo_build_fails: bool) -> (Output, Vec<String>) {
-    setup_with_disk(case, cargo_build_fails, 200 << 20)
+    setup_with_disk(case, cargo_build_fails, 200 << 20, "")
 }
 
-/// [`setup`] on a disk with `free_kib` KiB available (a stubbed `df`).
-fn setup_with_disk(case: &str, cargo_build_fails: bool, free_kib: u64) -> (Output, Vec<String>) {
+/// [`setup`] on a disk with `free_kib` KiB available (a stubbed `df`),
+/// the stubbed `cargo insta --version` printing `insta` (empty: not
+/// installed).
+fn setup_with_disk(
+    case: &str,
+    cargo_build_fails: bool,
+    free_kib: u64,
+    insta: &str,
+) -> (Output, Vec<String>) {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("setup-script-{case}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -52,7 +60,7 @@ fn setup_with_disk(case: &str, cargo_build_fails: bool, free_kib: u64) -> (Outpu
         &bin,
         "cargo",
         &format!(
-            "if [ \"$1\" = build ]; then echo '   Compiling harness v0.1.0' >&2; exit {}; fi",
+            "if [ \"$1\" = build ]; then echo '   Compiling harness v0.1.0' >&2; exit {}; fi\nif [ \"$1 $2\" = 'insta --version' ]; then [ -n '{insta}' ] || exit 101; echo '{insta}'; fi",
             u8::from(cargo_build_fails)
         ),
     );
@@ -91,10 +99,15 @@ fn setup_compiles_the_cli_with_progress_before_building_images() {
     assert_eq!(
         cargo_calls(&calls),
         vec![
-            "cargo build -p harness --bin incident",
-            "cargo run -q -p harness --bin incident -- images build",
+            "cargo build -p harness --bin incident".to_string(),
+            "cargo insta --version".into(),
+            format!(
+                "cargo install cargo-insta --version {} --locked",
+                lock_insta()
+            ),
+            "cargo run -q -p harness --bin incident -- images build".into(),
         ],
-        "a plain (not -q) build first, then the CLI"
+        "a plain (not -q) build first, cargo-insta at the lock's insta, then the CLI"
     );
     assert!(
         stderr.contains("Compiling harness"),
@@ -112,6 +125,43 @@ fn setup_compiles_the_cli_with_progress_before_building_images() {
     assert!(stdout.contains("which builds the images"), "{stdout}");
 }
 
+/// The insta version Cargo.lock pins.
+fn lock_insta() -> String {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"))
+        .unwrap();
+    let (_, rest) = lock.split_once("name = \"insta\"\nversion = \"").unwrap();
+    rest.split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn setup_keeps_a_cargo_insta_of_the_locks_version_and_replaces_another() {
+    let (out, calls) = setup_with_disk(
+        "insta-present",
+        false,
+        200 << 20,
+        &format!("cargo-insta {}", lock_insta()),
+    );
+    assert!(out.status.success());
+    assert!(
+        !cargo_calls(&calls)
+            .iter()
+            .any(|c| c.starts_with("cargo install")),
+        "{calls:?}"
+    );
+    let (out, calls) = setup_with_disk("insta-old", false, 200 << 20, "cargo-insta 1.26.0");
+    assert!(out.status.success());
+    assert!(
+        cargo_calls(&calls).contains(
+            &format!(
+                "cargo install cargo-insta --version {} --locked",
+                lock_insta()
+            )
+            .as_str()
+        ),
+        "{calls:?}"
+    );
+}
+
 #[test]
 fn setup_stops_when_the_cli_does_not_compile() {
     let (out, calls) = setup("fails", true);
@@ -126,7 +176,7 @@ fn setup_stops_when_the_cli_does_not_compile() {
 
 #[test]
 fn setup_refuses_a_disk_too_small_in_one_line_before_doing_anything() {
-    let (out, calls) = setup_with_disk("small-disk", false, 3 << 20);
+    let (out, calls) = setup_with_disk("small-disk", false, 3 << 20, "");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a too-small disk fails setup");
     let lines: Vec<&str> = stderr.lines().collect();
