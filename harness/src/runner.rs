@@ -339,10 +339,15 @@ fn lab_slots() -> &'static (std::sync::Mutex<usize>, std::sync::Condvar) {
     })
 }
 
-struct LabSlot;
+/// One of the process's lab slots, given back when dropped. A test outside
+/// `#[incident]` that loads the machine (one that runs a build) holds one
+/// while it does, so no incident of the same process judges timing under
+/// it.
+pub struct LabSlot;
 
 impl LabSlot {
-    fn acquire() -> LabSlot {
+    /// Waits for a free slot (`INCIDENT_PARALLEL`, default 1) and takes it.
+    pub fn acquire() -> LabSlot {
         let (lock, cvar) = lab_slots();
         let mut free = lock.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {

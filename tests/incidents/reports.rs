@@ -421,6 +421,9 @@ fn workspace_profiles(workspace: &Path) -> String {
 /// --check`ed.
 #[test]
 fn incident_new_skeletons_compile() {
+    // Two cargo builds: no incident of this process runs its timing
+    // verdicts beside them.
+    let _slot = harness::runner::LabSlot::acquire();
     let workspace = harness::lab::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if Command::new(&cargo).arg("--version").output().is_err() {
