@@ -255,6 +255,13 @@ pub struct Present {
     pub size: i64,
 }
 
+impl Present {
+    /// Whether this image was built from inputs with this digest.
+    pub fn built_from(&self, digest: &str) -> bool {
+        self.inputs.as_deref() == Some(digest)
+    }
+}
+
 /// Inspects `reference` with the docker CLI (`None` when absent).
 pub fn inspect(reference: &str) -> Option<Present> {
     let format =
@@ -460,10 +467,7 @@ impl Builder {
         let reference = id.local().expect("buildable images have a local name");
         let result = inputs_digest(id).and_then(|digest| {
             let present = inspect(&reference);
-            let current = present
-                .as_ref()
-                .and_then(|p| p.inputs.as_deref())
-                .is_some_and(|label| label == digest);
+            let current = present.as_ref().is_some_and(|p| p.built_from(&digest));
             if current && !force {
                 return Ok(Status::UpToDate);
             }
@@ -490,10 +494,7 @@ impl Builder {
     fn release(&mut self, recipe: &Recipe, reference: &str, force: bool) -> Status {
         let result = release_inputs_digest(recipe).and_then(|digest| {
             let present = inspect(reference);
-            let current = present
-                .as_ref()
-                .and_then(|p| p.inputs.as_deref())
-                .is_some_and(|label| label == digest);
+            let current = present.as_ref().is_some_and(|p| p.built_from(&digest));
             if current && !force {
                 return Ok(Status::UpToDate);
             }
