@@ -56,8 +56,16 @@ pub fn endpoint() -> String {
 /// Connects to the engine and pings it (10 s at most). No API version is
 /// negotiated or sent: the engine answers at its own (see the module docs).
 ///
-/// A connection is bound to the tokio runtime it was made on; each lab
-/// makes its own.
+/// The lab starts and removes containers through testcontainers, and
+/// makes the live changes testcontainers has no call for (memory, pids,
+/// network connect/disconnect, signals, events) through this client. It is
+/// configured as testcontainers' is (`DOCKER_HOST`, else the local
+/// socket), but each lab makes its own instead of taking
+/// `testcontainers::core::client::docker_client_instance()`: that one is
+/// shared by every test of the process while any testcontainers container
+/// lives, and a hyper connection dies with the tokio runtime that opened
+/// it, so a request of one incident could fail when another incident's
+/// runtime ends ("runtime dropped the dispatch task", bollard#387).
 pub async fn connect() -> Result<Docker, DockerError> {
     let unreachable = |cause: String| DockerError::Unreachable {
         endpoint: endpoint(),

@@ -1,5 +1,7 @@
-//! The lab on real containers: two nodes on the lab network reach each
-//! other by name; nothing of the run remains afterwards.
+//! The lab on real containers: two nodes, started through testcontainers'
+//! `AsyncRunner`, reach each other by name on the lab network; the spec's
+//! file, tmpfs and open-files limit are in force; a node removed through
+//! the lab is gone; nothing of the run remains afterwards.
 
 use harness::lab::{ContainerSpec, WaitFor};
 use harness::prelude::*;
@@ -26,9 +28,44 @@ fn two_nodes_reach_each_other_and_nothing_remains() {
                             "while true; do echo pong | nc -l -p 7000 -q 1; done",
                         ])
                         .with_exposed_port(7000)
+                        .with_file("/etc/greeting", b"hello".to_vec())
+                        .with_tmpfs("/scratch", 16 << 20)
+                        .with_nofile(2048)
                         .with_wait(WaitFor::Tcp(7000)),
                 )
                 .await?;
+            let labels = lab
+                .inspect(&server)
+                .await?
+                .config
+                .and_then(|c| c.labels)
+                .unwrap_or_default();
+            lab.check(harness::checker::Check::requirement(
+                "started_by_testcontainers",
+                labels
+                    .get("org.testcontainers.managed-by")
+                    .map(String::as_str)
+                    == Some("testcontainers")
+                    && labels.get("io.incident-harness.run").map(String::as_str)
+                        == Some(lab.run_id()),
+                format!("{labels:?}"),
+            ));
+            let knobs = lab
+                .exec(
+                    &server,
+                    &[
+                        "bash",
+                        "-c",
+                        "cat /etc/greeting; echo; df -B1 --output=size /scratch | tail -1 | tr -d ' '; ulimit -n",
+                    ],
+                )
+                .await?;
+            let lines: Vec<&str> = knobs.stdout.lines().collect();
+            lab.check(harness::checker::Check::requirement(
+                "spec_in_force",
+                lines == ["hello", &(16u64 << 20).to_string(), "2048"],
+                format!("file, tmpfs bytes, nofile: {lines:?}"),
+            ));
             let client = lab
                 .start(ContainerSpec::new("client", &image).with_cmd(["sleep", "infinity"]))
                 .await?;
@@ -42,6 +79,13 @@ fn two_nodes_reach_each_other_and_nothing_remains() {
                 format!("client -> server: {:?}", out.stdout.trim()),
             ));
             assert!(server.ports.contains_key(&7000));
+            // Removed through the lab (its testcontainers handle): gone at once.
+            lab.remove_container(&client.id).await?;
+            lab.check(harness::checker::Check::requirement(
+                "removed_through_the_lab",
+                lab.inspect(&client).await.is_err(),
+                "inspect after remove_container".to_string(),
+            ));
             Ok(())
         })
     });

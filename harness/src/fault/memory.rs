@@ -31,7 +31,6 @@ use crate::images::{self, ImageId};
 use crate::lab::{exec_in, ContainerSpec, LabCtx, Node};
 use anyhow::{bail, Context, Result};
 use bollard::models::ContainerUpdateBody;
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -308,13 +307,9 @@ impl MemoryExhaustion {
 
     async fn end_hog(&mut self, lab: &LabCtx, node: &Node) -> Result<()> {
         if let Some(c) = self.hog_container.take() {
-            lab.docker()
-                .remove_container(
-                    &c.id,
-                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-                )
+            lab.remove_container(&c.id)
                 .await
-                .map_err(|e| DockerError::api(format!("remove_container {}", c.name), e))?;
+                .with_context(|| format!("removing the memory hog `{}`", c.name))?;
         }
         if let Some(marker) = self.exec_marker.take() {
             if cgroup::pid_of(lab, node).await.is_ok() {

@@ -13,8 +13,7 @@
 use super::{Fault, Resolved, Target};
 use crate::docker::DockerError;
 use crate::lab::{ContainerSpec, LabCtx, Node, WaitFor};
-use anyhow::{bail, Result};
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
 async fn wait_state(
@@ -270,7 +269,8 @@ pub async fn spec_of(lab: &LabCtx, node: &Node) -> Result<ContainerSpec> {
         }
     }
     for (k, v) in labels {
-        if !k.starts_with(crate::labels::HARNESS) {
+        // The lab's and testcontainers' own labels are set again at start.
+        if !k.starts_with(crate::labels::HARNESS) && !k.starts_with("org.testcontainers.") {
             spec = spec.with_label(k, v);
         }
     }
@@ -286,13 +286,17 @@ pub async fn spec_of(lab: &LabCtx, node: &Node) -> Result<ContainerSpec> {
         .find(|u| u.name.as_deref() == Some("nofile"))
         .and_then(|u| u.hard)
         .map(|h| h as u64);
-    for (path, opts) in host.tmpfs.unwrap_or_default() {
-        let size = opts
-            .split(',')
-            .find_map(|o| o.strip_prefix("size="))
-            .and_then(|s| s.parse().ok())
+    for mount in host.mounts.unwrap_or_default() {
+        if mount.typ != Some(bollard::models::MountType::TMPFS) {
+            continue;
+        }
+        let Some(path) = mount.target else { continue };
+        let size = mount
+            .tmpfs_options
+            .and_then(|o| o.size_bytes)
+            .filter(|s| *s > 0)
             .unwrap_or(64 << 20);
-        spec = spec.with_tmpfs(path, size);
+        spec = spec.with_tmpfs(path, size as u64);
     }
     for port in node.ports.keys() {
         spec = spec.with_exposed_port(*port);
@@ -302,13 +306,9 @@ pub async fn spec_of(lab: &LabCtx, node: &Node) -> Result<ContainerSpec> {
 
 async fn recreate(lab: &LabCtx, node: &Node, spec: ContainerSpec) -> Result<Node> {
     lab.stop_node(node, Duration::from_secs(10)).await.ok();
-    lab.docker()
-        .remove_container(
-            &node.id,
-            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-        )
+    lab.remove_container(&node.id)
         .await
-        .map_err(|e| DockerError::api(format!("remove_container {}", node.name), e))?;
+        .with_context(|| format!("removing `{}` to create it again", node.name))?;
     lab.container(spec).await
 }
 

@@ -11,7 +11,6 @@
 use crate::images::{self, ImageId};
 use crate::lab::{exec_in, ContainerSpec, ExecOutput, LabCtx, Node};
 use anyhow::{bail, Context, Result};
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -67,13 +66,7 @@ pub async fn sidecar_for(lab: &LabCtx, node: &Node) -> Result<Node> {
         if alive && e.netns == node_ns {
             return Ok(e.sidecar.clone());
         }
-        let _ = lab
-            .docker()
-            .remove_container(
-                &e.sidecar.id,
-                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-            )
-            .await;
+        let _ = lab.remove_container(&e.sidecar.id).await;
         *entry = None;
     }
     let image = sidecar_image(lab).await?;

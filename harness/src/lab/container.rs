@@ -1,19 +1,30 @@
 //! Describing a container to start in the lab, and the handle to one that runs.
 //!
-//! [`ContainerSpec`] follows the builder style of testcontainers'
-//! `ImageExt` (`with_cmd`, `with_env_var`, `with_exposed_port`, ...). The
-//! API version is no reason to avoid testcontainers: 0.28 talks through
-//! bollard 0.21, which sends no API version at all, so it works against
-//! Debian's Docker Engine 20.10 (API 1.41); see [`crate::docker`]. The
-//! fixtures' containers start from a spec, not through testcontainers'
-//! runner, because they need a DNS alias on the lab network at create
-//! time, which testcontainers 0.28 cannot set; any testcontainers image
-//! comes into the lab through [`super::Testcontainer`].
+//! [`ContainerSpec`] is a thin layer over testcontainers' builders: the
+//! lab turns it into a `ContainerRequest<GenericImage>`
+//! ([`ContainerSpec::request`]) and starts it through testcontainers'
+//! `AsyncRunner`, like any testcontainers image ([`super::Testcontainer`]).
+//! What it adds is the lab's defaults (memory and pids caps, ports on
+//! 127.0.0.1 only, an init process) and the lab's own readiness probes
+//! ([`WaitFor`]), which report a container that died before it was ready
+//! with its last output. The API version is no reason to avoid
+//! testcontainers: 0.28 talks through bollard 0.21, which sends no API
+//! version at all, so it works against Debian's Docker Engine 20.10 (API
+//! 1.41); see [`crate::docker`].
+//!
+//! The lab-local name is the container's hostname, and Docker makes a
+//! container's hostname one of its DNS names on a user-defined network
+//! (the engine API's `DNSNames`: "container name, network aliases,
+//! container short ID, and hostname"; 20.10 lists it among the aliases).
+//! That is how peers reach `consul-2` by name although testcontainers 0.28
+//! cannot set a network alias.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
+use testcontainers::core::{ContainerPort, Mount};
+use testcontainers::{ContainerRequest, CopyTargetOptions, GenericImage, ImageExt};
 
 /// When a started container counts as ready.
 #[derive(Clone, Debug, PartialEq)]
@@ -251,6 +262,102 @@ impl ContainerSpec {
     }
 }
 
+impl ContainerSpec {
+    /// The testcontainers request that starts this spec as Docker container
+    /// `container_name` on `network` with `labels` (the lab's and the
+    /// spec's). Everything `ImageExt` has a knob for goes through it; the
+    /// resources it has none for (memory, pids, CPUs, init, ports bound to
+    /// 127.0.0.1, another container's network namespace) through its host
+    /// config modifier. No ready condition is given to testcontainers: the
+    /// lab probes readiness itself ([`WaitFor`]).
+    pub fn request(
+        &self,
+        container_name: &str,
+        network: &str,
+        labels: HashMap<String, String>,
+    ) -> ContainerRequest<GenericImage> {
+        let (name, tag) = split_reference(&self.image);
+        let mut image = GenericImage::new(name, tag);
+        // testcontainers takes one entrypoint word; the rest of ours go in
+        // front of the command, which is the same argv.
+        let mut cmd = self.cmd.clone();
+        if let Some((first, rest)) = self.entrypoint.as_deref().and_then(<[String]>::split_first) {
+            image = image.with_entrypoint(first);
+            cmd.splice(0..0, rest.iter().cloned());
+        }
+        let sidecar_of = self.network_mode.clone();
+        if sidecar_of.is_none() {
+            for port in &self.exposed_ports {
+                image = image.with_exposed_port(ContainerPort::Tcp(*port));
+            }
+        }
+        let mut request = image
+            .with_container_name(container_name)
+            .with_labels(labels)
+            .with_cmd(cmd)
+            .with_startup_timeout(self.startup_timeout);
+        if sidecar_of.is_none() {
+            request = request.with_hostname(&self.name).with_network(network);
+        }
+        for (key, value) in &self.env {
+            request = request.with_env_var(key, value);
+        }
+        if let Some(user) = &self.user {
+            request = request.with_user(user);
+        }
+        for cap in &self.cap_add {
+            request = request.with_cap_add(cap);
+        }
+        if let Some(n) = self.nofile {
+            request = request.with_ulimit("nofile", n as i64, Some(n as i64));
+        }
+        for t in &self.tmpfs {
+            request =
+                request.with_mount(Mount::tmpfs_mount(&t.path).with_size_bytes(t.size as i64));
+        }
+        for (path, contents) in &self.files {
+            request = request.with_copy_to(
+                CopyTargetOptions::new(path.as_str()).with_mode(0o644),
+                contents.clone(),
+            );
+        }
+        let (memory, pids, cpus) = (self.memory, self.pids_limit, self.cpus);
+        let ports = self.exposed_ports.clone();
+        request.with_host_config_modifier(move |hc| {
+            hc.memory = memory;
+            hc.memory_swap = memory;
+            hc.pids_limit = pids;
+            hc.nano_cpus = cpus.map(|c| (c * 1e9) as i64);
+            hc.init = Some(true);
+            match &sidecar_of {
+                Some(mode) => {
+                    hc.network_mode = Some(mode.clone());
+                    hc.publish_all_ports = None;
+                    hc.port_bindings = None;
+                }
+                None => {
+                    hc.publish_all_ports = Some(false);
+                    hc.port_bindings = Some(super::nodes::loopback_bindings(&ports));
+                }
+            }
+        })
+    }
+}
+
+/// An image reference as testcontainers' name and tag: the tag follows the
+/// last `:` after the last `/` (a registry's port is not a tag), `latest`
+/// when there is none.
+pub(super) fn split_reference(reference: &str) -> (&str, &str) {
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            &reference[last_slash + i + 1..],
+        ),
+        None => (reference, "latest"),
+    }
+}
+
 /// A running container of the lab.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Node {
@@ -311,5 +418,127 @@ mod tests {
         assert_eq!(s.exposed_ports, vec![80]);
         assert_eq!(s.cmd, vec!["sleep", "1"]);
         assert_eq!(s.env["A"], "b");
+    }
+
+    #[test]
+    fn image_references_split_into_testcontainers_name_and_tag() {
+        assert_eq!(
+            split_reference("incident/consul:1.22.6"),
+            ("incident/consul", "1.22.6")
+        );
+        assert_eq!(split_reference("debian"), ("debian", "latest"));
+        assert_eq!(
+            split_reference("localhost:5000/gateway"),
+            ("localhost:5000/gateway", "latest")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/gateway:0.1.0"),
+            ("localhost:5000/gateway", "0.1.0")
+        );
+    }
+
+    fn host_config_of(request: &ContainerRequest<GenericImage>) -> bollard::models::HostConfig {
+        let mut hc = bollard::models::HostConfig::default();
+        (request.host_config_modifier().expect("the lab's modifier"))(&mut hc);
+        hc
+    }
+
+    #[test]
+    fn a_spec_becomes_a_testcontainers_request_with_every_knob() {
+        let spec = ContainerSpec::new("consul-1", "incident/consul:1.22.6")
+            .with_entrypoint(["/bin/sh", "-c"])
+            .with_cmd(["exec consul agent"])
+            .with_env_var("A", "b")
+            .with_exposed_port(8500)
+            .with_memory_limit(1 << 30)
+            .with_pids_limit(100)
+            .with_cpus(0.5)
+            .with_nofile(4096)
+            .with_cap_add("NET_ADMIN")
+            .with_user("consul")
+            .with_tmpfs("/data", 64 << 20)
+            .with_file("/etc/consul.json", b"{}".to_vec());
+        let labels = HashMap::from([("io.incident-harness.run".to_string(), "r1".to_string())]);
+        let request = spec.request("inc-r1-consul-1", "inc-r1", labels);
+        assert_eq!(request.descriptor(), "incident/consul:1.22.6");
+        assert_eq!(request.container_name().as_deref(), Some("inc-r1-consul-1"));
+        // The lab-local name is the hostname: Docker's DNS name for peers.
+        assert_eq!(request.hostname(), Some("consul-1"));
+        assert_eq!(request.network().as_deref(), Some("inc-r1"));
+        assert_eq!(request.labels()["io.incident-harness.run"], "r1");
+        assert_eq!(request.entrypoint(), Some("/bin/sh"));
+        let cmd: Vec<String> = request.cmd().map(|c| c.to_string()).collect();
+        assert_eq!(
+            cmd,
+            vec!["-c", "exec consul agent"],
+            "same argv as entrypoint + cmd"
+        );
+        let env: Vec<(String, String)> = request
+            .env_vars()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(env, vec![("A".to_string(), "b".to_string())]);
+        assert_eq!(request.expose_ports(), &[ContainerPort::Tcp(8500)]);
+        assert_eq!(request.user(), Some("consul"));
+        assert_eq!(request.cap_add(), Some(&vec!["NET_ADMIN".to_string()]));
+        let tmpfs: Vec<_> = request
+            .mounts()
+            .map(|m| m.target().map(str::to_string))
+            .collect();
+        assert_eq!(tmpfs, vec![Some("/data".to_string())]);
+        assert_eq!(
+            request.copy_to_sources().count(),
+            1,
+            "the file is copied in"
+        );
+        let hc = host_config_of(&request);
+        assert_eq!(hc.memory, Some(1 << 30));
+        assert_eq!(hc.memory_swap, Some(1 << 30), "no swap");
+        assert_eq!(hc.pids_limit, Some(100));
+        assert_eq!(hc.nano_cpus, Some(500_000_000));
+        assert_eq!(hc.init, Some(true));
+        assert_eq!(hc.publish_all_ports, Some(false));
+        let bound: Vec<String> = hc
+            .port_bindings
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(port, b)| {
+                b.unwrap_or_default()
+                    .into_iter()
+                    .map(move |b| format!("{port} on {}", b.host_ip.unwrap_or_default()))
+            })
+            .collect();
+        assert_eq!(bound, vec!["8500/tcp on 127.0.0.1"]);
+    }
+
+    #[test]
+    fn a_sidecar_request_shares_the_nodes_network_and_publishes_nothing() {
+        let spec = ContainerSpec::new("consul-1-netadm", "incident/toolbox:bookworm")
+            .with_network_of("abc123")
+            .with_entrypoint(["sleep", "infinity"])
+            .with_exposed_port(80);
+        let request = spec.request("inc-r1-consul-1-netadm", "inc-r1", HashMap::new());
+        assert_eq!(request.network(), &None, "not on the lab network");
+        assert_eq!(request.hostname(), None);
+        assert!(request.expose_ports().is_empty());
+        let hc = host_config_of(&request);
+        assert_eq!(hc.network_mode.as_deref(), Some("container:abc123"));
+        assert_eq!(hc.port_bindings, None);
+        assert_eq!(hc.publish_all_ports, None);
+        // The default caps hold for sidecars too.
+        assert_eq!(hc.memory, Some(ContainerSpec::DEFAULT_MEMORY));
+        assert_eq!(hc.pids_limit, Some(ContainerSpec::DEFAULT_PIDS));
+    }
+
+    #[test]
+    fn lifted_limits_stay_lifted_in_the_request() {
+        let request = ContainerSpec::new("n", "incident/base:bookworm")
+            .without_limits()
+            .request("inc-r-n", "inc-r", HashMap::new());
+        let hc = host_config_of(&request);
+        assert_eq!(
+            (hc.memory, hc.memory_swap, hc.pids_limit),
+            (None, None, None)
+        );
     }
 }

@@ -5,18 +5,20 @@
 //! teardown removes by label, so whatever a fixture or fault created is
 //! found and removed however the incident ends (see `cleanup`).
 //!
-//! One concept per file: `container` (what to start, the running node),
-//! `nodes` (the Docker driver for nodes), `exec`, `archive` (files
-//! uploaded at start), `proc_net` (the listening-socket probe), `roles`,
+//! One concept per file: `container` (what to start, as a testcontainers
+//! request; the running node), `nodes` (the Docker driver for nodes),
+//! `held` (the testcontainers handles the lab keeps, and the runtime
+//! testcontainers calls run on), `exec`, `proc_net` (the listening-socket
+//! probe), `roles`,
 //! `recording` (writing the record), `finish` (the report), `events`
 //! (Docker's events on the timeline), `cleanup`.
 
-mod archive;
 mod cleanup;
 mod container;
 mod events;
 mod exec;
 mod finish;
+mod held;
 mod nodes;
 mod proc_net;
 mod recording;
@@ -74,6 +76,7 @@ struct Inner {
     record: Mutex<RunRecord>,
     finished: Mutex<Option<Report>>,
     progress: crate::console::IncidentProgress,
+    held: Mutex<Vec<held::Held>>,
 }
 
 /// A cheap, cloneable handle to a lab: what fixtures, faults and workloads
@@ -176,6 +179,7 @@ impl Lab {
                 record: Mutex::new(RunRecord::default()),
                 finished: Mutex::new(None),
                 progress,
+                held: Mutex::new(Vec::new()),
             }),
         };
         let events = tokio::spawn(events::follow(docker, run_id, timeline));
@@ -187,11 +191,17 @@ impl Lab {
         self.ctx.clone()
     }
 
-    /// Removes everything the lab made. Idempotent; never panics.
+    /// Removes everything the lab made: the containers it started, through
+    /// their testcontainers handles, then whatever else carries the run's
+    /// label (a sweep that also checks nothing is left). Idempotent; never
+    /// panics.
     pub async fn teardown(&self) -> Vec<String> {
         self.events.abort();
         self.ctx.inner.progress.done();
-        teardown_run(&self.ctx.inner.docker, &self.ctx.inner.identity.run_id).await
+        let mut problems = self.ctx.remove_held().await;
+        problems
+            .extend(teardown_run(&self.ctx.inner.docker, &self.ctx.inner.identity.run_id).await);
+        problems
     }
 }
 

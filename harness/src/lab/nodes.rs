@@ -1,9 +1,10 @@
-//! The lab's Docker driver for nodes: create, start and wait for a
-//! container; read its logs; run commands in it; stop, start, restart,
-//! kill and inspect it.
+//! The lab's Docker driver for nodes: start a container (through
+//! testcontainers) and wait for it; read its logs; run commands in it;
+//! stop, start, restart, kill and inspect it (through bollard: live
+//! changes testcontainers has no call for).
 
-use super::archive::tar_files;
 use super::exec::{exec_in, ExecOutput};
+use super::held::{on_testcontainers_runtime, Held};
 use super::proc_net::listening;
 use super::{lock, ContainerSpec, LabCtx, Node, WaitFor};
 use crate::docker::DockerError;
@@ -12,17 +13,17 @@ use crate::record::TopologyEntry;
 use crate::timeline::EventKind;
 use anyhow::{bail, Context, Result};
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkConnectRequest,
-    NetworkDisconnectRequest, NetworkingConfig, PortBinding, ResourcesUlimits,
+    EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
+    PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
-    RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    KillContainerOptionsBuilder, LogsOptionsBuilder, RestartContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+use testcontainers::runners::AsyncRunner;
 
 /// Each TCP port published on 127.0.0.1 at a port Docker picks: the lab
 /// reaches containers only through the loopback.
@@ -47,105 +48,37 @@ impl LabCtx {
         format!("inc-{}-{}", self.inner.identity.run_id, name)
     }
 
-    /// Creates, starts and waits for one container on the lab network.
+    /// Starts one container through testcontainers' `AsyncRunner` (the
+    /// spec's [`ContainerSpec::request`]), holds its handle until it is
+    /// removed, and waits for the spec's readiness condition.
     pub async fn container(&self, spec: ContainerSpec) -> Result<Node> {
-        let docker = &self.inner.docker;
         let cname = self.container_name(&spec.name);
+        // testcontainers pulls an image it does not find; the lab reaches
+        // no registry (only 127.0.0.1 and its own networks), so a missing
+        // image is one line naming the fix instead.
+        self.require_image(&spec.image).await?;
         let mut labels: HashMap<String, String> = labels::for_run(
             &self.inner.identity.run_id,
             &self.inner.identity.spec.name,
             &spec.role,
         );
         labels.extend(spec.labels.clone());
-        let exposed: Vec<String> = spec
-            .exposed_ports
-            .iter()
-            .map(|p| format!("{p}/tcp"))
-            .collect();
-        let port_bindings = loopback_bindings(&spec.exposed_ports);
-        let joins_lab_network = spec.network_mode.is_none();
-        let host_config = HostConfig {
-            network_mode: Some(
-                spec.network_mode
-                    .clone()
-                    .unwrap_or_else(|| self.inner.network.clone()),
-            ),
-            port_bindings: joins_lab_network.then_some(port_bindings),
-            memory: spec.memory,
-            memory_swap: spec.memory,
-            pids_limit: spec.pids_limit,
-            nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
-            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-            tmpfs: (!spec.tmpfs.is_empty()).then(|| {
-                spec.tmpfs
-                    .iter()
-                    .map(|t| (t.path.clone(), format!("rw,size={}", t.size)))
-                    .collect()
-            }),
-            ulimits: spec.nofile.map(|n| {
-                vec![ResourcesUlimits {
-                    name: Some("nofile".into()),
-                    soft: Some(n as i64),
-                    hard: Some(n as i64),
-                }]
-            }),
-            init: Some(true),
-            ..Default::default()
-        };
-        let networking_config = joins_lab_network.then(|| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                self.inner.network.clone(),
-                EndpointSettings {
-                    aliases: Some(vec![spec.name.clone()]),
-                    ..Default::default()
-                },
-            )])),
-        });
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            hostname: joins_lab_network.then(|| spec.name.clone()),
-            entrypoint: spec.entrypoint.clone(),
-            cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            exposed_ports: joins_lab_network.then_some(exposed),
-            labels: Some(labels),
-            user: spec.user.clone(),
-            host_config: Some(host_config),
-            networking_config,
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&cname)
-            .build();
-        let created = docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| {
-                missing_image_hint(
-                    &spec.image,
-                    DockerError::api(format!("create_container {cname}"), e),
+        let request = spec.request(&cname, &self.inner.network, labels);
+        let container = on_testcontainers_runtime(request.start())
+            .await?
+            .with_context(|| {
+                format!(
+                    "testcontainers could not start `{}` ({})",
+                    spec.name, spec.image
                 )
             })?;
-        if !spec.files.is_empty() {
-            let archive = tar_files(&spec.files)?;
-            docker
-                .upload_to_container(
-                    &created.id,
-                    Some(UploadToContainerOptionsBuilder::default().path("/").build()),
-                    bollard::body_full(archive.into()),
-                )
-                .await
-                .map_err(|e| DockerError::api(format!("upload_to_container {cname}"), e))?;
-        }
-        docker
-            .start_container(&created.id, None::<StartContainerOptions>)
-            .await
-            .map_err(|e| DockerError::api(format!("start_container {cname}"), e))?;
-        let node = self.describe(&spec.name, &created.id, &spec.image).await?;
+        let id = container.id().to_string();
+        self.hold(Held::new(id.clone(), spec.role == "sidecar", container));
+        let node = self.describe(&spec.name, &id, &spec.image).await?;
         self.wait_ready(&node, &spec.wait, spec.startup_timeout)
             .await
             .with_context(|| format!("`{}` ({}) did not become ready", spec.name, spec.image))?;
-        if joins_lab_network {
+        if spec.network_mode.is_none() {
             lock(&self.inner.nodes).insert(spec.name.clone(), node.clone());
             lock(&self.inner.record).place(TopologyEntry {
                 name: spec.name.clone(),
@@ -154,6 +87,17 @@ impl LabCtx {
             });
         }
         Ok(node)
+    }
+
+    /// Fails with one line naming the fix when `image` is not present.
+    pub(super) async fn require_image(&self, image: &str) -> Result<()> {
+        match self.inner.docker.inspect_image(image).await {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Err(missing_image(image)),
+            Err(e) => Err(DockerError::api(format!("inspect_image {image}"), e).into()),
+        }
     }
 
     pub(super) async fn describe(&self, name: &str, id: &str, image: &str) -> Result<Node> {
@@ -417,13 +361,8 @@ impl LabCtx {
     }
 }
 
-fn missing_image_hint(image: &str, err: DockerError) -> anyhow::Error {
-    let text = err.to_string();
-    if text.contains("No such image") || text.contains("404") {
-        anyhow::anyhow!(
-            "image `{image}` is not present: build it with `cargo run -p harness --bin incident -- images build`, or provide it (see `incident doctor`)"
-        )
-    } else {
-        err.into()
-    }
+fn missing_image(image: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "image `{image}` is not present: build it with `cargo run -p harness --bin incident -- images build`, or provide it (see `incident doctor`)"
+    )
 }

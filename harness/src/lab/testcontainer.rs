@@ -5,10 +5,9 @@
 //! - it carries the lab's labels (run, incident, owner), so the lab's
 //!   teardown, the start-of-run sweep, `incident clean` and the leak check
 //!   find it however the test ends;
-//! - it joins the lab network with its lab-local name as hostname and DNS
-//!   alias. testcontainers 0.28 cannot set a network alias at create time,
-//!   so the alias is added right after the image's own ready conditions
-//!   hold (the container is reconnected once, before the test uses it);
+//! - it joins the lab network with its lab-local name as hostname, which
+//!   Docker makes one of its DNS names there (see [`super::ContainerSpec`]'s
+//!   module docs): peers reach it by that name;
 //! - its exposed ports are published on 127.0.0.1 only (testcontainers
 //!   publishes on every interface by default);
 //! - it gets the lab's default memory and pids caps unless the request
@@ -16,17 +15,18 @@
 //! - faults aim at it by name like at any node (`Target::node("web")`).
 //!
 //! The lab's request replaces any `with_host_config_modifier` of the
-//! request's own. testcontainers-modules 0.15 (its latest) still builds on
+//! request's own. It starts on the process's testcontainers runtime (see
+//! `held`), so the handle's calls never depend on a lab's runtime that
+//! ended. testcontainers-modules 0.15 (its latest) still builds on
 //! testcontainers 0.27, whose `Image` trait is a different type: its images
 //! come in once the modules move to 0.28, or today as a `GenericImage`
 //! with the same name, tag, ports and wait conditions.
 
+use super::held::on_testcontainers_runtime;
 use super::{lock, ContainerSpec, LabCtx, Node};
-use crate::docker::DockerError;
 use crate::labels;
 use crate::record::TopologyEntry;
 use anyhow::{Context, Result};
-use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use testcontainers::core::ContainerPort;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, Image, ImageExt};
@@ -100,36 +100,10 @@ impl<I: Image + Send + Sync + 'static> super::Fixture for Testcontainer<I> {
                     hc.pids_limit = Some(ContainerSpec::DEFAULT_PIDS);
                 }
             });
-        let container = request
-            .start()
-            .await
+        let container = on_testcontainers_runtime(request.start())
+            .await?
             .with_context(|| format!("testcontainers could not start `{name}` ({image_ref})"))?;
         let id = container.id().to_string();
-        // The alias testcontainers cannot set at create: reconnect once.
-        let docker = lab.docker();
-        docker
-            .disconnect_network(
-                lab.network(),
-                NetworkDisconnectRequest {
-                    container: id.clone(),
-                    force: Some(true),
-                },
-            )
-            .await
-            .map_err(|e| DockerError::api(format!("disconnect_network {name}"), e))?;
-        docker
-            .connect_network(
-                lab.network(),
-                NetworkConnectRequest {
-                    container: id.clone(),
-                    endpoint_config: Some(EndpointSettings {
-                        aliases: Some(vec![name.clone()]),
-                        ..Default::default()
-                    }),
-                },
-            )
-            .await
-            .map_err(|e| DockerError::api(format!("connect_network {name}"), e))?;
         let node = lab.describe(&name, &id, &image_ref).await?;
         lock(&lab.inner.nodes).insert(name.clone(), node.clone());
         lock(&lab.inner.record).place(TopologyEntry {
