@@ -335,3 +335,95 @@ async fn partitions_aimed_by_raft_role(lab: &mut Lab) -> Outcome {
     );
     Ok(())
 }
+
+/// Toxiproxy accepts a connection first and dials its upstream after, with
+/// no timeout: while the upstream is down the dial waits in SYN retries
+/// with the client's bytes held, and when the upstream comes back on its
+/// address they reach the new process, even after the client has gone. A
+/// chat node restarted that way got a dead peer's Deliver calls and handed
+/// a client a message it already had (`leancloud_2015_08_before`, one run
+/// in ten). The chat fixture closes a down node's relay
+/// (`ChatClusterHandle::set_relay`); this is the same on one link: with the
+/// relay open the stale bytes arrive (recorded), closed they do not
+/// (required), and the reopened relay carries new traffic.
+#[incident(
+    postmortem = "harness-faults",
+    variant = after,
+    budget = "30s",
+    timeout = "3m",
+    requires = [toxiproxy, base],
+    tags = [faults]
+)]
+async fn a_closed_relay_holds_no_stale_bytes_for_a_restarted_upstream(lab: &mut Lab) -> Outcome {
+    use tokio::io::AsyncWriteExt;
+    let tp = lab.start(Toxiproxy::new()).await?;
+    let image = images::require(lab.docker(), ImageId::Base).await?;
+    let listen = WaitFor::Tcp(7000);
+    let mut sink = lab
+        .start(
+            ContainerSpec::new("sink", &image)
+                .with_cmd([
+                    "bash",
+                    "-c",
+                    "touch /tmp/got; while true; do nc -l -p 7000 >> /tmp/got; done",
+                ])
+                .with_wait(listen.clone()),
+        )
+        .await?;
+    let route = tp.route("sink", "sink:7000").await?;
+    let addr = route.host_addr.expect("a published route");
+    // The client writes while the upstream is down, then goes away.
+    let send_while_down = |text: &'static str| async move {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(mut s) => s.write_all(text.as_bytes()).await.is_ok(),
+            Err(_) => false,
+        }
+    };
+    let ctx = lab.ctx();
+    let received = |sink: Node| {
+        let ctx = ctx.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let out = ctx.exec(&sink, &["cat", "/tmp/got"]).await?;
+            anyhow::Ok(out.stdout)
+        }
+    };
+
+    lab.phase("open relay").await;
+    lab.stop_node(&sink, Duration::ZERO).await?;
+    let written = send_while_down("stale-open\n").await;
+    sink = lab.start_node(&sink, &listen, Duration::from_secs(20)).await?;
+    let got = received(sink.clone()).await?;
+    lab.figure(
+        "stale_bytes_through_the_open_relay",
+        f64::from(u8::from(got.contains("stale-open"))),
+    );
+    lab.note(format!(
+        "open relay: written while down {written}; the restarted upstream got {got:?}"
+    ));
+
+    lab.phase("closed relay").await;
+    tp.client().set_enabled("sink", false).await?;
+    lab.stop_node(&sink, Duration::ZERO).await?;
+    let written = send_while_down("stale-closed\n").await;
+    sink = lab.start_node(&sink, &listen, Duration::from_secs(20)).await?;
+    tp.client().set_enabled("sink", true).await?;
+    let got = received(sink.clone()).await?;
+    require(
+        lab,
+        "relay.closed_holds_nothing",
+        !written && !got.contains("stale-closed"),
+        format!("written while down {written}; the restarted upstream got {got:?}"),
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"fresh\n").await?;
+    drop(s);
+    let got = received(sink).await?;
+    require(
+        lab,
+        "relay.reopened_carries_traffic",
+        got.contains("fresh"),
+        format!("{got:?}"),
+    );
+    Ok(())
+}
