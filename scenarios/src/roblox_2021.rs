@@ -239,6 +239,7 @@ impl Scale {
             snapshot_interval: Some(Duration::from_secs(3600)),
             trailing_logs: Some(self.trailing_logs),
             log_level: "INFO".into(),
+            prevote_disabled: false,
         }
     }
 }
