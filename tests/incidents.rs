@@ -31,6 +31,7 @@ macro_rules! assert_stable_snapshot {
 mod incidents {
     mod aws_s3_2017;
     mod chat;
+    mod cloudflare_2020;
     mod echo;
     mod faults;
     mod mongo;

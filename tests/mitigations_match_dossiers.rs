@@ -36,6 +36,11 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "aws-s3-2017-us-east-1",
             scenarios::aws_s3_2017::MITIGATIONS.to_vec(),
         ),
+        (
+            "cloudflare_2020",
+            "cloudflare-2020-etcd-elections",
+            scenarios::cloudflare_2020::MITIGATIONS.to_vec(),
+        ),
     ]
 }
 

@@ -4,6 +4,7 @@
 
 pub mod aws_s3_2017;
 pub mod chat;
+pub mod cloudflare_2020;
 pub mod echo;
 pub mod foursquare_2010;
 pub mod leancloud_2015_06;
