@@ -16,7 +16,8 @@ async fn cloudflare_2020_before(lab: &mut Lab) -> Outcome {
 }
 
 /// With pre-vote (Consul 1.22.6): the follower's term stays put, the
-/// leader keeps leading through the heal, writes recover within budget.
+/// leader keeps leading through the heal, the majority's writes recover
+/// within budget and the cut-off server's clients come back.
 #[incident(postmortem = "cloudflare-2020-etcd-elections", variant = after, budget = "10s",
     requires = [consul], tags = [heavy, consul])]
 async fn cloudflare_2020_after(lab: &mut Lab) -> Outcome {
