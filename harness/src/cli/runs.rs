@@ -39,6 +39,11 @@ pub fn run_once(
 
 /// [`run_once`] with more environment for the test process (`incident
 /// bisect` sets an image override, `INCIDENT_IMAGE_CONSUL=...`).
+///
+/// A run never writes into the source tree: a snapshot that does not match
+/// (a bisected release without the signature, a gate run that regressed)
+/// fails the run, which the report read back already says, and leaves no
+/// `.snap.new` beside the committed snapshots (`INSTA_UPDATE=no`).
 pub fn run_once_with(
     root: &Path,
     incident: &str,
@@ -55,6 +60,7 @@ pub fn run_once_with(
         .env(crate::mitigations::ENV, mitigations)
         .env("INCIDENT_ARTIFACTS", run_root)
         .env("INCIDENT_PROGRESS", "0")
+        .env("INSTA_UPDATE", "no")
         .current_dir(root)
         .status()
         .context("running cargo test")?;
