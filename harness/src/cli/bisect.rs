@@ -299,7 +299,10 @@ pub fn run(args: &BisectArgs) -> Result<i32> {
     record.conclusion = Some(conclusion.clone());
     write(&dir, &record)?;
     println!("{}", record.markdown());
-    println!("written: {} (and .json)", dir.join("bisect.md").display());
+    println!(
+        "written: {} (and .json)",
+        dir.join(crate::report::bisect::BISECT_MD).display()
+    );
     Ok(match conclusion {
         crate::report::bisect::Conclusion::Transition { .. } => 0,
         _ => 2,
@@ -392,9 +395,12 @@ fn test_release(
 
 fn write(dir: &Path, record: &Bisection) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("bisect.md"), record.markdown())?;
     std::fs::write(
-        dir.join("bisect.json"),
+        dir.join(crate::report::bisect::BISECT_MD),
+        record.markdown(),
+    )?;
+    std::fs::write(
+        dir.join(crate::report::bisect::BISECT_JSON),
         serde_json::to_string_pretty(record)?,
     )?;
     Ok(())

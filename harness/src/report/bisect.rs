@@ -23,6 +23,12 @@ use crate::verdict::{CheckKind, Verdict};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The bisection's table, beside the incident's report (linked from the
+/// HTML index).
+pub const BISECT_MD: &str = "bisect.md";
+/// The bisection's record, as [`Bisection`] serialises it.
+pub const BISECT_JSON: &str = "bisect.json";
+
 /// What one version's run showed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

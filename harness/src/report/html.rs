@@ -1,9 +1,12 @@
 //! The HTML index of every incident (`target/incidents/index.html`):
 //! one row per incident with its variant, verdict, budget, recovery time
-//! (and the spread over `INCIDENT_REPEAT` runs) and its timeline picture.
+//! (and the spread over `INCIDENT_REPEAT` runs) and its timeline picture,
+//! with links to what `incident ablate` and `incident bisect` wrote beside
+//! the report.
 //! Rebuilt from every `report.json` each time a report is written, like
 //! the JUnit file.
 
+use super::bisect::BISECT_MD;
 use super::{junit, Report, RunOutcome};
 use crate::checker::Verdict;
 use serde::Deserialize;
@@ -125,6 +128,12 @@ pub fn render(reports: &[Report], root: &Path) -> String {
                 escape(&r.incident)
             ));
         }
+        if dir.join(BISECT_MD).exists() {
+            picture.push_str(&format!(
+                " · <a href=\"{0}/{BISECT_MD}\">bisect</a>",
+                escape(&r.incident)
+            ));
+        }
         h.push_str(&format!(
             "<tr class=\"{cls}\" data-incident=\"{name}\"><td><a href=\"{name}/report.json\">{name}</a></td>\
              <td>{pm}</td><td>{variant}</td><td>{verdict:?}{outcome}</td><td>{budget}</td>\
@@ -242,6 +251,34 @@ mod tests {
         assert!(h.contains("x1.04") && h.contains("128-core servers"), "{h}");
         assert!(
             h.contains("1 passed (1 with a cause not reproduced)"),
+            "{h}"
+        );
+    }
+
+    /// What `incident bisect` and `incident ablate` wrote beside a report
+    /// is linked from its row, and nothing is linked that is not there.
+    #[test]
+    fn a_bisection_and_an_ablation_beside_a_report_are_linked() {
+        use crate::spec::{IncidentSpec, Variant};
+        let root = std::env::temp_dir().join(format!("html-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let spec = IncidentSpec::new("cloudflare_before", "cloudflare", Variant::Before);
+        let r = Report::skipped(&spec, 1, "");
+        let bare = render(std::slice::from_ref(&r), &root);
+        assert!(!bare.contains("bisect</a>") && !bare.contains("ablation</a>"));
+        let dir = root.join("cloudflare_before");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(BISECT_MD), "| version |").unwrap();
+        let h = render(std::slice::from_ref(&r), &root);
+        assert!(
+            h.contains(r#"<a href="cloudflare_before/bisect.md">bisect</a>"#),
+            "{h}"
+        );
+        std::fs::write(dir.join(ABLATION_SVG), "<svg/>").unwrap();
+        let h = render(&[r], &root);
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(
+            h.contains(r#"<a href="cloudflare_before/ablation.md">ablation</a>"#),
             "{h}"
         );
     }
