@@ -92,6 +92,8 @@ pub fn spec_expr(args: &IncidentArgs, name: &str) -> TokenStream {
             always: ::std::vec![#(::std::string::String::from(#always)),*],
             // The runner resolves them from the dossier (and `INCIDENT_MITIGATIONS`).
             mitigations: ::std::default::Default::default(),
+            // The runner reads them from the `INCIDENT_IMAGE_*` overrides.
+            other_releases: ::std::vec::Vec::new(),
         }
     }
 }

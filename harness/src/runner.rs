@@ -128,6 +128,7 @@ where
         Ok(m) => spec.mitigations = m,
         Err(line) => panic!("incident {}: {line}", spec.name),
     }
+    spec.other_releases = other_releases(&spec.requires, |var| std::env::var(var).ok());
     let body: Arc<Body> = Arc::new(body);
     let repeat: u32 = std::env::var("INCIDENT_REPEAT")
         .ok()
@@ -203,6 +204,22 @@ pub fn resolve_mitigations(spec: &IncidentSpec) -> Result<Mitigations, String> {
         .unwrap_or_default();
     let value = std::env::var(crate::mitigations::ENV).ok();
     Mitigations::resolve(spec.variant.mitigations(&named), value.as_deref())
+}
+
+/// The required images whose override (read through `var`) names another
+/// release than the variant's own ([`ImageId::other_release`]).
+pub fn other_releases(
+    requires: &[Requirement],
+    var: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    requires
+        .iter()
+        .filter_map(|r| image_of(*r))
+        .filter_map(|id| {
+            let over = var(&id.env_var())?;
+            (!over.trim().is_empty()).then(|| id.other_release(over.trim()))?
+        })
+        .collect()
 }
 
 /// What became of one incident, for the line the process ends with.
@@ -498,6 +515,14 @@ async fn run_once(spec: IncidentSpec, seed: u64, body: Arc<Body>) -> Result<Ran,
             spec.variant
         ));
     }
+    if !spec.other_releases.is_empty() {
+        loud(&format!(
+            "incident {}: {} (not the {} variant's own release: its checks judge the run, its snapshot is not asserted)",
+            spec.name,
+            spec.other_releases.join(", "),
+            spec.variant
+        ));
+    }
     let timeout = spec.timeout;
     let mut lab = Lab::create(spec.clone(), seed)
         .await
@@ -608,6 +633,39 @@ fn _assert_history_send(h: History) -> impl Send {
 mod tests {
     use super::*;
     use crate::spec::Variant;
+
+    /// A bisection step sets the before variant's Consul to another
+    /// release: named, so the run's snapshot is not asserted. The same
+    /// release by another name, an empty override or an image the incident
+    /// does not require are not.
+    #[test]
+    fn an_override_to_another_release_is_recorded() {
+        let requires = [Requirement::Docker, Requirement::ConsulLegacy];
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |var: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == var)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            other_releases(
+                &requires,
+                env(&[("INCIDENT_IMAGE_CONSUL_LEGACY", "incident/consul:1.20.1")])
+            ),
+            ["consul-legacy at 1.20.1 (its own: 1.10.12)"]
+        );
+        for same in [
+            &[("INCIDENT_IMAGE_CONSUL_LEGACY", "hashicorp/consul:1.10.12")][..],
+            &[("INCIDENT_IMAGE_CONSUL_LEGACY", " ")],
+            &[("INCIDENT_IMAGE_CONSUL", "incident/consul:1.20.1")],
+            &[],
+        ] {
+            let pairs: &'static [(&str, &str)] = same;
+            assert!(other_releases(&requires, env(pairs)).is_empty(), "{same:?}");
+        }
+    }
 
     #[test]
     fn libtest_names_drop_the_crate() {

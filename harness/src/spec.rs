@@ -83,6 +83,12 @@ pub struct IncidentSpec {
     /// `INCIDENT_MITIGATIONS` names (see [`crate::mitigations`]).
     #[serde(default)]
     pub mitigations: crate::mitigations::Mitigations,
+    /// Images whose override (`INCIDENT_IMAGE_*`) names another release
+    /// than the variant's own, e.g. `consul-legacy at 1.22.6 (its own:
+    /// 1.10.12)`: what `incident bisect` runs. The runner fills it; such a
+    /// run is judged by its checks, its snapshot is not asserted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_releases: Vec<String>,
 }
 
 impl IncidentSpec {
@@ -102,6 +108,7 @@ impl IncidentSpec {
             requires: vec![Requirement::Docker],
             always: Vec::new(),
             mitigations: Default::default(),
+            other_releases: Vec::new(),
         }
     }
 

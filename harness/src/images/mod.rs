@@ -154,6 +154,34 @@ pub struct Resolved {
     pub size: Option<i64>,
 }
 
+/// An image reference as name and tag: the tag follows the last `:` after
+/// the last `/` (a registry's port is not a tag), `latest` when there is
+/// none (testcontainers takes the two apart).
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            &reference[last_slash + i + 1..],
+        ),
+        None => (reference, "latest"),
+    }
+}
+
+impl ImageId {
+    /// When `reference` (this image's override) is another release than
+    /// the one the variant is written for (the local build's tag), says
+    /// which, e.g. `consul-legacy at 1.22.6 (its own: 1.10.12)`: what
+    /// `incident bisect` runs. The same release under another name (the
+    /// official `hashicorp/consul:1.10.12`) is the variant's own.
+    pub fn other_release(self, reference: &str) -> Option<String> {
+        let own = self.local()?;
+        let (_, own_tag) = split_reference(&own);
+        let (_, tag) = split_reference(reference);
+        (tag != own_tag).then(|| format!("{} at {tag} (its own: {own_tag})", self.name()))
+    }
+}
+
 /// Resolves `id` against what Docker holds (override > local > official).
 pub async fn resolve(docker: &Docker, id: ImageId) -> Resolved {
     if let Ok(over) = std::env::var(id.env_var()) {
@@ -236,5 +264,39 @@ mod tests {
         assert!(ImageId::Mongo.fix().contains("docker pull mongo:7.0"));
         assert!(ImageId::Mongo.fix().contains("INCIDENT_IMAGE_MONGO"));
         assert!(ImageId::Consul.fix().contains("images build --only consul"));
+    }
+
+    #[test]
+    fn image_references_split_into_testcontainers_name_and_tag() {
+        assert_eq!(
+            split_reference("incident/consul:1.22.6"),
+            ("incident/consul", "1.22.6")
+        );
+        assert_eq!(split_reference("debian"), ("debian", "latest"));
+        assert_eq!(
+            split_reference("localhost:5000/gateway"),
+            ("localhost:5000/gateway", "latest")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/gateway:0.1.0"),
+            ("localhost:5000/gateway", "0.1.0")
+        );
+    }
+
+    /// A bisected release is another release than the variant's own; the
+    /// same release under the official name, or no tag change, is not.
+    #[test]
+    fn an_override_to_another_release_is_named() {
+        let legacy = ImageId::ConsulLegacy;
+        assert_eq!(
+            legacy.other_release("incident/consul:1.22.6").as_deref(),
+            Some("consul-legacy at 1.22.6 (its own: 1.10.12)")
+        );
+        assert_eq!(legacy.other_release("hashicorp/consul:1.10.12"), None);
+        assert_eq!(legacy.other_release("incident/consul:1.10.12"), None);
+        assert!(ImageId::Consul
+            .other_release("localhost:5000/consul")
+            .is_some());
+        assert_eq!(ImageId::Mongo.other_release("mongo:6.0"), None);
     }
 }

@@ -276,7 +276,7 @@ impl ContainerSpec {
         network: &str,
         labels: HashMap<String, String>,
     ) -> ContainerRequest<GenericImage> {
-        let (name, tag) = split_reference(&self.image);
+        let (name, tag) = crate::images::split_reference(&self.image);
         let mut image = GenericImage::new(name, tag);
         // testcontainers takes one entrypoint word; the rest of ours go in
         // front of the command, which is the same argv.
@@ -344,20 +344,6 @@ impl ContainerSpec {
     }
 }
 
-/// An image reference as testcontainers' name and tag: the tag follows the
-/// last `:` after the last `/` (a registry's port is not a tag), `latest`
-/// when there is none.
-pub(super) fn split_reference(reference: &str) -> (&str, &str) {
-    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(i) => (
-            &reference[..last_slash + i],
-            &reference[last_slash + i + 1..],
-        ),
-        None => (reference, "latest"),
-    }
-}
-
 /// A running container of the lab.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Node {
@@ -418,23 +404,6 @@ mod tests {
         assert_eq!(s.exposed_ports, vec![80]);
         assert_eq!(s.cmd, vec!["sleep", "1"]);
         assert_eq!(s.env["A"], "b");
-    }
-
-    #[test]
-    fn image_references_split_into_testcontainers_name_and_tag() {
-        assert_eq!(
-            split_reference("incident/consul:1.22.6"),
-            ("incident/consul", "1.22.6")
-        );
-        assert_eq!(split_reference("debian"), ("debian", "latest"));
-        assert_eq!(
-            split_reference("localhost:5000/gateway"),
-            ("localhost:5000/gateway", "latest")
-        );
-        assert_eq!(
-            split_reference("localhost:5000/gateway:0.1.0"),
-            ("localhost:5000/gateway", "0.1.0")
-        );
     }
 
     fn host_config_of(request: &ContainerRequest<GenericImage>) -> bollard::models::HostConfig {

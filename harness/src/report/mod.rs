@@ -109,6 +109,10 @@ pub struct Report {
     /// The mitigations the scenario asked about while it ran.
     #[serde(default)]
     pub mitigations_asked: std::collections::BTreeSet<String>,
+    /// Images run at another release than the variant's own (`incident
+    /// bisect`; see [`IncidentSpec::other_releases`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_releases: Vec<String>,
 }
 
 /// Operation counts of the recorded history.
@@ -293,6 +297,7 @@ impl Report {
             },
             mitigations: spec.mitigations.clone(),
             mitigations_asked: record.mitigations_asked.clone(),
+            other_releases: spec.other_releases.clone(),
         }
     }
 
@@ -329,6 +334,7 @@ impl Report {
             ops: Default::default(),
             mitigations: spec.mitigations.clone(),
             mitigations_asked: Default::default(),
+            other_releases: spec.other_releases.clone(),
         }
     }
 
@@ -344,9 +350,9 @@ impl Report {
 
     /// Whether this run's snapshot is the variant's: `false` for a run
     /// with another set of mitigations than its variant's own (an
-    /// ablation run, `INCIDENT_MITIGATIONS`), whose checks judge it but
-    /// whose stable view is not the committed one. Says so in one line
-    /// when `false`.
+    /// ablation run, `INCIDENT_MITIGATIONS`) or with an image at another
+    /// release (a bisection step), whose checks judge it but whose stable
+    /// view is not the committed one. Says so in one line when `false`.
     pub fn snapshot_applies(&self) -> bool {
         if self.mitigations.ablated {
             crate::console::loud(&format!(
@@ -356,7 +362,15 @@ impl Report {
                 self.variant
             ));
         }
-        !self.mitigations.ablated
+        if !self.other_releases.is_empty() {
+            crate::console::loud(&format!(
+                "incident {}: snapshot not asserted: {} is not the {} variant's own release",
+                self.incident,
+                self.other_releases.join(", "),
+                self.variant
+            ));
+        }
+        !self.mitigations.ablated && self.other_releases.is_empty()
     }
 
     /// The stable view, for snapshots.
@@ -492,6 +506,22 @@ fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bisection that fooled the run path: at a release without the
+    /// signature, the before variant's snapshot (signature valid) failed,
+    /// the run counted as panicked, and bisect called the release unable
+    /// to say. A run at another release is judged by its checks alone.
+    #[test]
+    fn a_run_at_another_release_or_mitigation_set_is_not_snapshotted() {
+        let spec = IncidentSpec::new("cloudflare_2020_before", "cloudflare", Variant::Before);
+        let mut r = Report::skipped(&spec, 1, "");
+        assert!(r.snapshot_applies());
+        r.other_releases = vec!["consul-legacy at 1.22.6 (its own: 1.10.12)".into()];
+        assert!(!r.snapshot_applies());
+        r.other_releases.clear();
+        r.mitigations.ablated = true;
+        assert!(!r.snapshot_applies());
+    }
 
     #[test]
     fn before_needs_a_reproduced_signature() {
