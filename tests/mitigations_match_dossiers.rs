@@ -41,6 +41,11 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "cloudflare-2020-etcd-elections",
             scenarios::cloudflare_2020::MITIGATIONS.to_vec(),
         ),
+        (
+            "foursquare_2010",
+            "foursquare-2010-mongodb-shards",
+            scenarios::foursquare_2010::MITIGATIONS.to_vec(),
+        ),
     ]
 }
 

@@ -16,21 +16,53 @@
 //!    uniformly chosen user's recent check-ins (the working set is the whole
 //!    data set). Every few seconds: per-shard data + index size against the
 //!    memory budget (the **capacity alarm**) and the hot shard's cache miss
-//!    ratio and latency against the other shard's (the **cliff**).
-//! 3. *before* (**mitigate**, the day's attempt): a third shard is added and
-//!    5% of the hot shard's documents (its coldest users) are moved there.
-//!    Signatures: the cliff showed (hot p99 / cold p99 past the ratio); the
-//!    move did not restore the hot shard's latency; the donor's
-//!    fragmentation (`freeStorageSize / storageSize`) rose.
-//! 4. *after*: the alarm must fire before the cliff; at the alarm
-//!    ([`Mitigation::AddShardEarly`]) a shard is added and half of the hot
-//!    range moved, or at the cliff ([`Mitigation::CompactThenFailover`]) the
-//!    same move is followed by `compact` on the donor's secondaries, a
-//!    step-down and `compact` on the old primary (the follow-up the
-//!    postmortem describes, online since 4.4). Required: the hot shard's
-//!    latency back under the restore threshold within the budget
-//!    (`latency.hot_shard.recovery`) and every acknowledged check-in
-//!    present (`integrity.set`).
+//!    ratio and read latency against the other shard's (the **cliff**: it
+//!    holds from the hot p99 passing [`Scale::cliff_ratio`] times the
+//!    other's until the hot p99 is back under the restore threshold,
+//!    [`cliff_holds`], judged at each sample and every second while the
+//!    scenario waits; during a mitigation step it stays as last judged).
+//! 3. **mitigate**: the operators' move, at the alarm or at the cliff
+//!    ([`relieve_at`]; at the end of the load if no cliff showed).
+//! 4. *before*: **after-move**, two latency windows; *after*: **recover**,
+//!    until the hot shard is fast again or the budget is spent.
+//!
+//! The variants are sets of the dossier's named mitigations
+//! ([`MITIGATIONS`], asked of the lab where each changes what runs):
+//!
+//! | mitigation | in force | not in force |
+//! | --- | --- | --- |
+//! | `capacity_alarm` | raised (a timeline mark) when a shard's data + indexes pass [`Scale::alarm_threshold`] of its cache; [`Relief::AddShard`] acts on it | nobody watches: no alarm (the crossing is still a figure, `alarm_at_secs`); the operators learn at the cliff |
+//! | `shard_early_or_compact` | the [`Relief`] the incident chose: half the hot range to a new shard, and for [`Relief::CompactThenFailover`] the donor compacted secondary by secondary, then failed over | the day's attempt: a third shard and [`Scale::migrate_fraction`] (5%) of the hot shard moved, at the cliff |
+//! | `shed_non_core_reads` | while the cliff holds, [`Scale::shed_share`] of the reads of the hot shard's users are shed ([`READ_SHED`] ops, failed, never served) | every read is sent |
+//!
+//! *Non-core*, from the postmortem's "turning off features is better than a
+//! full outage": the check-in (the recorded insert) is the service and is
+//! never shed; the readers, who browse a uniformly chosen user's check-in
+//! history (friends', venues'), are a feature ([`Service::NonCore`]).
+//!
+//! [`Relief::AddShard`] without `capacity_alarm` acts at the cliff: with no
+//! watch on size against memory, the cliff (the outage) is the first signal
+//! the operators get, as on the day, so the same move is then the capacity
+//! "added late" the postmortem warns about; the ablation shows what the
+//! alarm buys. With the alarm but without `shard_early_or_compact` the alarm
+//! is raised and nothing is done before the cliff: acting early *is* that
+//! mitigation.
+//!
+//! *before* (none in force). Signatures: the cliff showed (hot p99 / cold
+//! p99 past the ratio); the day's move did not restore the hot shard's
+//! latency; the donor's fragmentation (`freeStorageSize / storageSize`)
+//! rose.
+//!
+//! *after* (all three). Required: the alarm before the cliff
+//! (`capacity.alarm_before_cliff`); the hot shard's latency back under the
+//! restore threshold within the budget (`latency.hot_shard.recovery`; a
+//! window with shed reads does not count: the shard must serve its whole
+//! read load); the core service kept: no window of [`Scale::window`] in
+//! which under [`Scale::core_ratio`] of the hot shard's check-ins were
+//! acknowledged, from the load to the end of the recovery
+//! (`availability.core_checkins`); every acknowledged check-in present
+//! (`integrity.set`). `Relief::CompactThenFailover` is the follow-up the
+//! postmortem describes, online since 4.4.
 //!
 //! Whether the cliff shows at a given scale depends on the host's disk and
 //! page cache; the numbers it saw are in the report's figures.
@@ -38,12 +70,14 @@
 use anyhow::{Context, Result};
 use fixtures::mongo::bson::{doc, Bson};
 use fixtures::mongo::sharded::shard_name;
+use fixtures::mongo::shed::{Service, Shedding, READ_SHED};
 use fixtures::mongo::stats::{CacheStats, CapacityAlarm, CollStorage};
 use fixtures::mongo::workload::{
     final_read, uniform, zipf, zipf_tail_start, BulkFill, FillSpec, InsertWorkload, KeyGroup,
     ReadByKeyWorkload,
 };
 use fixtures::mongo::{MongoShardedCluster, MongoShardedClusterHandle};
+use harness::checker::availability::Downtime;
 use harness::checker::integrity;
 use harness::checker::latency;
 use harness::checker::Check;
@@ -66,15 +100,57 @@ pub const NS: &str = "app.checkins";
 pub const HOT: &str = "shA";
 /// The other original shard.
 pub const COLD: &str = "shB";
+/// The readers' function: one user's recent check-ins.
+pub const READ: &str = "read-user";
+/// The check-ins' function (the recorded inserts): the core service.
+pub const CHECKIN: &str = "add";
 
-/// What the operators do in an *after* run.
+/// The mitigations this scenario switches, by the dossier's names and in
+/// its order (see the module documentation for what each does on and off).
+pub const MITIGATIONS: [&str; 3] = [
+    "capacity_alarm",
+    "shard_early_or_compact",
+    "shed_non_core_reads",
+];
+
+/// The share of the hot shard's documents `shard_early_or_compact` moves
+/// to a new shard: half its range by check-in mass.
+pub const RELIEF_FRACTION: f64 = 0.5;
+
+/// How `shard_early_or_compact` relieves the hot shard: the dossier names
+/// one mitigation with two ways of doing it, and each *after* incident
+/// picks one. Whether it happens at all is the mitigation's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mitigation {
-    /// At the capacity alarm: add a shard and move half the hot range.
-    AddShardEarly,
+pub enum Relief {
+    /// Add a shard and move half the hot range: at the capacity alarm, or
+    /// at the cliff when the alarm is not in force.
+    AddShard,
     /// At the cliff: add a shard, move half the hot range, compact the
     /// donor's secondaries, step its primary down, compact the old primary.
     CompactThenFailover,
+}
+
+/// When the operators move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// When the capacity alarm fires (before the cliff).
+    Alarm,
+    /// At the cliff (or at the end of the load if none showed).
+    Cliff,
+}
+
+/// When the operators move, given the relief chosen and which of
+/// `capacity_alarm` and `shard_early_or_compact` are in force: only
+/// [`Relief::AddShard`] with both acts at the alarm. Without the alarm
+/// there is nothing to act on before the cliff; without
+/// `shard_early_or_compact` the operators do what they did on the day, at
+/// the cliff; compacting is for a shard already past it.
+pub fn relieve_at(relief: Relief, alarm: bool, shard_early_or_compact: bool) -> Moment {
+    if relief == Relief::AddShard && alarm && shard_early_or_compact {
+        Moment::Alarm
+    } else {
+        Moment::Cliff
+    }
 }
 
 /// Sizes and times of one run (the scale knobs).
@@ -99,10 +175,17 @@ pub struct Scale {
     pub overload: f64,
     /// Hot p99 / cold p99 that counts as the cliff.
     pub cliff_ratio: f64,
-    /// Hot p99 within this many times its steady p99 counts as restored.
+    /// Hot p99 within this many times its steady p99 counts as restored
+    /// (and ends the cliff).
     pub restore_factor: f64,
     /// Share of the hot shard's documents moved on the day.
     pub migrate_fraction: f64,
+    /// Share of the non-core reads of the hot shard's users shed while the
+    /// cliff holds (`shed_non_core_reads`).
+    pub shed_share: f64,
+    /// Share of the hot shard's check-ins to be acknowledged in every
+    /// window (the core service kept).
+    pub core_ratio: f64,
     /// Documents per bulk-fill batch (the data volume, not recorded).
     pub fill_batch: usize,
     /// Recorded inserting clients and their total rate (integrity).
@@ -138,6 +221,8 @@ impl Scale {
             cliff_ratio: 5.0,
             restore_factor: 3.0,
             migrate_fraction: 0.05,
+            shed_share: 0.5,
+            core_ratio: 0.9,
             fill_batch: 1000,
             writers: 4,
             write_rate: 200.0,
@@ -216,13 +301,17 @@ impl Routing {
     }
 }
 
+/// Fewer reads than this in a window on a side tell nothing about its
+/// latency.
+pub const MIN_READS: u64 = 5;
+
 /// The 99th percentile (ms) of acknowledged reads of `shard` invoked in
-/// `[from, to)`, and how many there were.
+/// `[from, to)`, and how many there were (shed reads are not reads served).
 pub fn read_p99(history: &History, shard: &str, from: Duration, to: Duration) -> (f64, u64) {
     let s = latency::summarize(
         shard,
         history.ops.iter().filter(|o| {
-            o.f == "read-user"
+            o.f == READ
                 && o.status == OpStatus::Ok
                 && o.key.as_deref() == Some(shard)
                 && o.invoke >= from
@@ -232,12 +321,36 @@ pub fn read_p99(history: &History, shard: &str, from: Duration, to: Duration) ->
     (s.p99_ms, s.count)
 }
 
+/// Whether the cliff holds after one reading of the last window's p99 (ms)
+/// and read count, hot and cold: it starts when the hot shard's p99 passes
+/// `ratio` times the other's, and ends only when the hot p99 is back at or
+/// under `restore_ms` (the restore threshold, lower than the cliff, so
+/// shedding does not flap as soon as it helps). A side with fewer than
+/// [`MIN_READS`] reads leaves the state as it was.
+pub fn cliff_holds(
+    holding: bool,
+    hot: (f64, u64),
+    cold: (f64, u64),
+    ratio: f64,
+    restore_ms: f64,
+) -> bool {
+    let (hot_p99, hot_n) = hot;
+    let (cold_p99, cold_n) = cold;
+    if holding {
+        !(hot_n >= MIN_READS && hot_p99 <= restore_ms)
+    } else {
+        hot_n >= MIN_READS && cold_n >= MIN_READS && hot_p99 >= ratio * cold_p99.max(0.001)
+    }
+}
+
 /// The first window of `window` starting at or after `from` (at an
 /// acknowledged read of `shard`) whose reads of `shard` all succeeded, are
 /// at least `min_ops`, and have a p99 at most `threshold_ms`; judged only
-/// where the history covers the whole window. Returns its start. Candidate
-/// starts are at least `window / 20` apart, so a poll over a long history
-/// stays cheap (two pointers over the reads, sorted by invocation).
+/// where the history covers the whole window. Returns its start. A shed
+/// read ([`READ_SHED`]) in the window spoils it like a failed one: a shard
+/// fast only because part of its load is turned away is not restored.
+/// Candidate starts are at least `window / 20` apart, so a poll over a long
+/// history stays cheap (two pointers over the reads, sorted by invocation).
 pub fn latency_recovered_at(
     history: &History,
     shard: &str,
@@ -249,7 +362,9 @@ pub fn latency_recovered_at(
     let reads: Vec<&Op> = history
         .ops
         .iter()
-        .filter(|o| o.f == "read-user" && o.key.as_deref() == Some(shard) && o.invoke >= from)
+        .filter(|o| {
+            (o.f == READ || o.f == READ_SHED) && o.key.as_deref() == Some(shard) && o.invoke >= from
+        })
         .collect();
     let end = history.ops.iter().map(|o| o.complete).max()?;
     let step = window / 20;
@@ -269,7 +384,7 @@ pub fn latency_recovered_at(
             j += 1;
         }
         let in_window = &reads[i..j];
-        // A failed read in the window is not a fast one.
+        // A failed or shed read in the window is not a fast one.
         if in_window.iter().any(|o| o.status != OpStatus::Ok) {
             continue;
         }
@@ -281,29 +396,62 @@ pub fn latency_recovered_at(
     None
 }
 
-/// *before*: the cliff, a 5% move that does not help, fragmentation.
-pub async fn before(lab: &LabCtx, scale: Scale) -> Result<Report> {
-    run(lab, scale, Variant::Before, Mitigation::AddShardEarly).await
+/// The core service over a span: the check-ins of one shard.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoreService {
+    /// Check-ins invoked in the span.
+    pub total: u64,
+    /// Of them, acknowledged.
+    pub acknowledged: u64,
+    /// Time without service: windows (from the first check-in of the span)
+    /// with under the required share acknowledged, or with none invoked.
+    pub down: Duration,
 }
 
-/// *after*: the alarm before the cliff and a mitigation that restores
-/// latency within the budget.
-pub async fn after(lab: &LabCtx, scale: Scale, mitigation: Mitigation) -> Result<Report> {
-    run(lab, scale, Variant::After, mitigation).await
+impl CoreService {
+    /// Kept: check-ins were recorded and no window was down.
+    pub fn kept(&self) -> bool {
+        self.total > 0 && self.down.is_zero()
+    }
 }
 
-struct Watch {
-    alarm_at: Option<Duration>,
-    cliff_at: Option<Duration>,
-    last_cache: Option<CacheStats>,
+/// The check-ins ([`CHECKIN`]) of `shard` invoked in `[from, to)`, judged in
+/// windows of `window`: a window is down with under `ratio` of its
+/// check-ins acknowledged, or none invoked (harness `Downtime`).
+pub fn core_service(
+    history: &History,
+    shard: &str,
+    from: Duration,
+    to: Duration,
+    window: Duration,
+    ratio: f64,
+) -> CoreService {
+    let checkins: Vec<Op> = history
+        .ops
+        .iter()
+        .filter(|o| {
+            o.f == CHECKIN && o.key.as_deref() == Some(shard) && o.invoke >= from && o.invoke < to
+        })
+        .cloned()
+        .collect();
+    let acknowledged = checkins.iter().filter(|o| o.status == OpStatus::Ok).count() as u64;
+    let total = checkins.len() as u64;
+    let down = Downtime::buckets(window)
+        .below(ratio)
+        .measure(&History::new(checkins));
+    CoreService {
+        total,
+        acknowledged,
+        down,
+    }
 }
 
-async fn run(
-    lab: &LabCtx,
-    scale: Scale,
-    variant: Variant,
-    mitigation: Mitigation,
-) -> Result<Report> {
+/// The incident, as the lab's spec names its variant, with the mitigations
+/// the lab has in force: see the module documentation. `relief` is how
+/// `shard_early_or_compact` relieves the hot shard when it is in force
+/// (unused otherwise, as in *before*).
+pub async fn run(lab: &LabCtx, scale: Scale, relief: Relief) -> Result<Report> {
+    let variant = lab.spec().variant;
     let cluster = lab
         .start(
             MongoShardedCluster::new(2, scale.shard_members)
@@ -336,21 +484,24 @@ async fn run(
     .rate(scale.write_rate)
     .start(lab)
     .await?;
-    let reads = WorkloadRunner::new(
-        ReadByKeyWorkload::new(
-            client.clone(),
-            DB,
-            COLL,
-            "uid",
-            uniform(0, scale.users as i64),
-        )
-        .group_by(routing.group())
-        .seed(lab.seed() ^ 1),
+    let shedding = read_shedding(lab, &scale);
+    let mut reader = ReadByKeyWorkload::new(
+        client.clone(),
+        DB,
+        COLL,
+        "uid",
+        uniform(0, scale.users as i64),
     )
-    .clients(scale.readers)
-    .rate(scale.read_rate)
-    .start(lab)
-    .await?;
+    .group_by(routing.group())
+    .seed(lab.seed() ^ 1);
+    if let Some(gate) = &shedding {
+        reader = reader.shed(gate.clone(), Service::NonCore);
+    }
+    let reads = WorkloadRunner::new(reader)
+        .clients(scale.readers)
+        .rate(scale.read_rate)
+        .start(lab)
+        .await?;
     let fill = BulkFill::start(
         &client,
         DB,
@@ -367,26 +518,22 @@ async fn run(
     let steady_end = lab.now();
     let (steady_hot_p99, _) = read_p99(&reads.snapshot(), HOT, Duration::ZERO, steady_end);
     lab.figure("p99_ms.shA.steady", steady_hot_p99);
+    let restore_ms = scale.restore_factor * steady_hot_p99.max(1.0);
 
     lab.phase("load").await;
-    let mut watch = Watch {
-        alarm_at: None,
-        cliff_at: None,
-        last_cache: None,
-    };
+    let mut watch = Watch::new(lab, restore_ms, shedding);
+    let moment = relieve_at(
+        relief,
+        watch.alarm_on,
+        lab.mitigated("shard_early_or_compact"),
+    );
     let load_end = lab.now() + scale.max_load;
     let mut mitigated_at = None;
     loop {
         tokio::time::sleep(scale.sample_every).await;
         let hot_ws = sample(lab, &cluster, &reads, &alarm, &scale, &mut watch).await;
-        if variant == Variant::After
-            && mitigation == Mitigation::AddShardEarly
-            && watch.alarm_at.is_some()
-            && mitigated_at.is_none()
-        {
-            lab.phase("mitigate").await;
-            mitigated_at = Some(lab.now());
-            rebalance(lab, &cluster, &routing, &scale, 0.5).await?;
+        if moment == Moment::Alarm && watch.alarm_at.is_some() && mitigated_at.is_none() {
+            mitigated_at = Some(mitigate(lab, &cluster, &routing, &scale, relief).await?.0);
             lab.phase("load").await;
         }
         let overloaded = hot_ws >= scale.overload * scale.cache_bytes();
@@ -399,7 +546,10 @@ async fn run(
     lab.figure("bulk_documents", filled as f64);
     lab.figure(
         "alarm_at_secs",
-        watch.alarm_at.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN),
+        watch
+            .crossed_at
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(f64::NAN),
     );
     lab.figure(
         "cliff_at_secs",
@@ -408,29 +558,35 @@ async fn run(
 
     let storage_before = hot_storage(&cluster).await;
     match variant {
+        Variant::Before => lab.check(Check::signature(
+            "latency.hot_shard_cliff",
+            watch.cliff_at.is_some(),
+            match watch.cliff_at {
+                Some(t) => format!(
+                    "the hot shard's read p99 passed {}x the other shard's at {:.0}s",
+                    scale.cliff_ratio,
+                    t.as_secs_f64()
+                ),
+                None => format!(
+                    "no cliff: the hot shard's p99 stayed under {}x the other's (raise Scale::overload or lower the cache)",
+                    scale.cliff_ratio
+                ),
+            },
+        )),
+        Variant::After => lab.check(alarm_check(&watch)),
+    }
+    // The operators' turn at the cliff (or at the end of the load), unless
+    // they moved at the alarm.
+    let (mitigated_at, moved) = match mitigated_at {
+        Some(t) => (t, RELIEF_FRACTION),
+        None => mitigate(lab, &cluster, &routing, &scale, relief).await?,
+    };
+
+    match variant {
         Variant::Before => {
-            lab.check(Check::signature(
-                "latency.hot_shard_cliff",
-                watch.cliff_at.is_some(),
-                match watch.cliff_at {
-                    Some(t) => format!(
-                        "the hot shard's read p99 passed {}x the other shard's at {:.0}s",
-                        scale.cliff_ratio,
-                        t.as_secs_f64()
-                    ),
-                    None => format!(
-                        "no cliff: the hot shard's p99 stayed under {}x the other's (raise Scale::overload or lower the cache)",
-                        scale.cliff_ratio
-                    ),
-                },
-            ));
-            // The day's attempt: a third shard, 5% of the hot shard moved.
-            lab.phase("mitigate").await;
-            rebalance(lab, &cluster, &routing, &scale, scale.migrate_fraction).await?;
-            let moved_at = lab.now();
             lab.phase("after-move").await;
-            tokio::time::sleep(scale.window * 2).await;
-            let (p99, n) = read_p99(&reads.snapshot(), HOT, moved_at, lab.now());
+            watch_for(lab, &reads, &scale, &mut watch, scale.window * 2).await;
+            let (p99, n) = read_p99(&reads.snapshot(), HOT, mitigated_at, lab.now());
             let still = n > 0 && p99 > scale.restore_factor * steady_hot_p99.max(0.001);
             lab.check(
                 Check::signature(
@@ -438,7 +594,7 @@ async fn run(
                     still,
                     format!(
                         "after moving {:.0}% of the hot shard: p99 {p99:.1} ms vs {steady_hot_p99:.1} ms steady",
-                        scale.migrate_fraction * 100.0
+                        moved * 100.0
                     ),
                 )
                 .with_figure("p99_ms_after_move", p99)
@@ -460,40 +616,27 @@ async fn run(
             );
         }
         Variant::After => {
-            lab.check(Check::requirement(
-                "capacity.alarm_before_cliff",
-                match (watch.alarm_at, watch.cliff_at) {
-                    (Some(_), None) => true,
-                    (Some(a), Some(c)) => a < c,
-                    (None, _) => false,
-                },
-                format!(
-                    "alarm at {:?}, cliff at {:?} (lab time)",
-                    watch.alarm_at, watch.cliff_at
-                ),
-            ));
-            if mitigation == Mitigation::CompactThenFailover {
-                lab.phase("mitigate").await;
-                mitigated_at = Some(lab.now());
-                rebalance(lab, &cluster, &routing, &scale, 0.5).await?;
-                cluster.compact_then_failover(HOT, DB, COLL).await?;
-            }
             lab.phase("recover").await;
-            let from = mitigated_at.unwrap_or_else(|| lab.now());
-            let threshold = scale.restore_factor * steady_hot_p99.max(1.0);
-            let give_up = from + lab.spec().budget + scale.window + Duration::from_secs(1);
+            let give_up = mitigated_at + lab.spec().budget + scale.window + Duration::from_secs(1);
             let mut at = None;
             while at.is_none() && lab.now() < give_up {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                at = latency_recovered_at(&reads.snapshot(), HOT, from, scale.window, threshold, 5);
+                watch_for(lab, &reads, &scale, &mut watch, Duration::from_secs(1)).await;
+                at = latency_recovered_at(
+                    &reads.snapshot(),
+                    HOT,
+                    mitigated_at,
+                    scale.window,
+                    restore_ms,
+                    MIN_READS,
+                );
             }
-            let secs = at.map(|t| t.saturating_sub(from).as_secs_f64());
+            let secs = at.map(|t| t.saturating_sub(mitigated_at).as_secs_f64());
             let within = secs.is_some_and(|s| s <= lab.spec().budget.as_secs_f64());
             let mut check = Check::requirement(
                 "latency.hot_shard.recovery",
                 within,
                 format!(
-                    "hot shard read p99 back under {threshold:.1} ms ({}x steady) {} (budget {:?})",
+                    "hot shard read p99 back under {restore_ms:.1} ms ({}x steady) with no read shed {} (budget {:?})",
                     scale.restore_factor,
                     secs.map(|s| format!("{s:.1}s after the mitigation"))
                         .unwrap_or_else(|| "never".into()),
@@ -506,11 +649,25 @@ async fn run(
             lab.check(check);
         }
     }
+    let judged_to = lab.now();
 
     let mut history = stop(writes).await;
     history.merge(stop(reads).await);
     for (phase, s) in per_shard_latency(&history) {
         lab.figure(format!("p99_ms.{phase}"), s);
+    }
+    shed_figures(lab, &history);
+    let core = core_service(
+        &history,
+        HOT,
+        steady_end,
+        judged_to,
+        scale.window,
+        scale.core_ratio,
+    );
+    lab.figure("core_checkins.down_secs", core.down.as_secs_f64());
+    if variant == Variant::After {
+        lab.check(core_check(&core, &scale));
     }
     let read = final_read(lab, &client, DB, COLL, Duration::from_secs(120)).await;
     history.merge(History::new(vec![read]));
@@ -527,16 +684,198 @@ async fn stop(w: RunningWorkload) -> History {
     w.stop().await
 }
 
+/// The readers' gate with `shed_non_core_reads`: [`Scale::shed_share`] of
+/// the reads of an overloaded shard's users; none without it.
+fn read_shedding(lab: &LabCtx, scale: &Scale) -> Option<Shedding> {
+    lab.mitigated("shed_non_core_reads")
+        .then(|| Shedding::new(scale.shed_share, lab.seed() ^ 3))
+}
+
+/// What the operators watch.
+struct Watch {
+    /// Whether the capacity alarm is watched and raised (`capacity_alarm`).
+    alarm_on: bool,
+    /// When a shard's data + indexes first passed the alarm threshold.
+    crossed_at: Option<Duration>,
+    /// When the alarm was raised: at the crossing, with `capacity_alarm`.
+    alarm_at: Option<Duration>,
+    /// When the cliff first showed.
+    cliff_at: Option<Duration>,
+    /// Whether it holds now ([`cliff_holds`]).
+    cliff_holding: bool,
+    /// The hot p99 (ms) that ends the cliff.
+    restore_ms: f64,
+    /// The readers' gate, with `shed_non_core_reads`.
+    shedding: Option<Shedding>,
+    last_cache: Option<CacheStats>,
+}
+
+impl Watch {
+    fn new(lab: &LabCtx, restore_ms: f64, shedding: Option<Shedding>) -> Self {
+        Watch {
+            alarm_on: lab.mitigated("capacity_alarm"),
+            crossed_at: None,
+            alarm_at: None,
+            cliff_at: None,
+            cliff_holding: false,
+            restore_ms,
+            shedding,
+            last_cache: None,
+        }
+    }
+}
+
+/// `capacity.alarm_before_cliff`: raised, and before the cliff if one
+/// showed.
+fn alarm_check(watch: &Watch) -> Check {
+    let detail = if watch.alarm_on {
+        format!(
+            "alarm at {:?}, cliff at {:?} (lab time)",
+            watch.alarm_at, watch.cliff_at
+        )
+    } else {
+        format!(
+            "capacity_alarm is not in force: no alarm was raised (data + indexes passed the threshold at {:?}, unwatched; cliff at {:?})",
+            watch.crossed_at, watch.cliff_at
+        )
+    };
+    Check::requirement(
+        "capacity.alarm_before_cliff",
+        match (watch.alarm_at, watch.cliff_at) {
+            (Some(_), None) => true,
+            (Some(a), Some(c)) => a < c,
+            (None, _) => false,
+        },
+        detail,
+    )
+}
+
+/// `availability.core_checkins`: the hot shard's check-ins kept.
+fn core_check(core: &CoreService, scale: &Scale) -> Check {
+    Check::requirement(
+        "availability.core_checkins",
+        core.kept(),
+        format!(
+            "{} of {} check-ins of {HOT}'s users acknowledged from the load to the end of the recovery; {:?} in windows of {:?} under {:.0}% acknowledged",
+            core.acknowledged,
+            core.total,
+            core.down,
+            scale.window,
+            scale.core_ratio * 100.0
+        ),
+    )
+    .with_figure("core_checkins_total", core.total as f64)
+    .with_figure("core_checkins_acknowledged", core.acknowledged as f64)
+}
+
+/// The operators' move (phase `mitigate`): with `shard_early_or_compact`,
+/// `relief`; without it, the day's (a shard added, a few percent moved).
+/// Returns when it began and the share of the hot shard moved.
+async fn mitigate(
+    lab: &LabCtx,
+    cluster: &MongoShardedClusterHandle,
+    routing: &Routing,
+    scale: &Scale,
+    relief: Relief,
+) -> Result<(Duration, f64)> {
+    lab.phase("mitigate").await;
+    let at = lab.now();
+    if lab.mitigated("shard_early_or_compact") {
+        rebalance(lab, cluster, routing, scale, RELIEF_FRACTION).await?;
+        if relief == Relief::CompactThenFailover {
+            cluster.compact_then_failover(HOT, DB, COLL).await?;
+            lab.mitigation(format!(
+                "{HOT} compacted secondary by secondary, its primary stepped down, the old primary compacted"
+            ));
+        }
+        Ok((at, RELIEF_FRACTION))
+    } else {
+        rebalance(lab, cluster, routing, scale, scale.migrate_fraction).await?;
+        Ok((at, scale.migrate_fraction))
+    }
+}
+
+/// Waits `d`, judging the cliff (and so the shedding) every second.
+async fn watch_for(
+    lab: &LabCtx,
+    reads: &RunningWorkload,
+    scale: &Scale,
+    watch: &mut Watch,
+    d: Duration,
+) {
+    let until = lab.now() + d;
+    while lab.now() < until {
+        tokio::time::sleep(Duration::from_secs(1).min(until.saturating_sub(lab.now()))).await;
+        watch_cliff(lab, reads, scale, watch);
+    }
+}
+
+/// The read latency of both shards over the last window: the cliff's start
+/// and end, and the readers' gate with them.
+fn watch_cliff(lab: &LabCtx, reads: &RunningWorkload, scale: &Scale, watch: &mut Watch) {
+    let now = lab.now();
+    let from = now.saturating_sub(scale.window);
+    let snap = reads.snapshot();
+    let hot = read_p99(&snap, HOT, from, now);
+    let cold = read_p99(&snap, COLD, from, now);
+    lab.sample("shA.read_p99_ms", hot.0);
+    lab.sample("shB.read_p99_ms", cold.0);
+    let was = watch.cliff_holding;
+    watch.cliff_holding = cliff_holds(was, hot, cold, scale.cliff_ratio, watch.restore_ms);
+    if watch.cliff_holding && watch.cliff_at.is_none() {
+        watch.cliff_at = Some(now);
+        lab.mark(
+            None,
+            format!(
+                "latency cliff: {HOT} p99 {:.1} ms vs {COLD} {:.1} ms",
+                hot.0, cold.0
+            ),
+        );
+    }
+    if let Some(gate) = &watch.shedding {
+        if gate.set_overloaded(HOT, watch.cliff_holding) {
+            lab.mark(
+                None,
+                if watch.cliff_holding {
+                    format!(
+                        "shedding {:.0}% of the non-core reads of {HOT}'s users",
+                        gate.share() * 100.0
+                    )
+                } else {
+                    format!(
+                        "{HOT} p99 {:.1} ms, under {:.1} ms: shedding stops",
+                        hot.0, watch.restore_ms
+                    )
+                },
+            );
+        }
+    }
+}
+
+/// Shed reads, in all and per phase (`reads_shed`, `reads_shed.<phase>`).
+fn shed_figures(lab: &LabCtx, history: &History) {
+    let mut per_phase: BTreeMap<String, u64> = BTreeMap::new();
+    let mut all = 0u64;
+    for o in history.of(READ_SHED) {
+        all += 1;
+        *per_phase
+            .entry(o.phase.clone().unwrap_or_else(|| "none".into()))
+            .or_default() += 1;
+    }
+    lab.figure("reads_shed", all as f64);
+    for (phase, n) in per_phase {
+        lab.figure(format!("reads_shed.{phase}"), n as f64);
+    }
+}
+
 /// p99 of reads per `<shard>.<phase>`.
 fn per_shard_latency(history: &History) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let shards: std::collections::BTreeSet<String> = history
-        .of("read-user")
-        .filter_map(|o| o.key.clone())
-        .collect();
+    let shards: std::collections::BTreeSet<String> =
+        history.of(READ).filter_map(|o| o.key.clone()).collect();
     for shard in shards {
         for s in latency::per_phase(history, |o| {
-            o.f == "read-user" && o.key.as_deref() == Some(shard.as_str())
+            o.f == READ && o.key.as_deref() == Some(shard.as_str())
         }) {
             out.insert(format!("{shard}.{}", s.phase), s.p99_ms);
         }
@@ -555,7 +894,7 @@ async fn hot_storage(cluster: &MongoShardedClusterHandle) -> Option<CollStorage>
 }
 
 /// One sample: sizes against the alarm, the hot shard's cache, and the
-/// latency ratio over the last window. Returns the hot working set.
+/// cliff over the last window. Returns the hot working set.
 async fn sample(
     lab: &LabCtx,
     cluster: &MongoShardedClusterHandle,
@@ -573,15 +912,18 @@ async fn sample(
             if shard == HOT {
                 hot_ws = s.working_set();
             }
-            if alarm.fires(s.working_set()) && watch.alarm_at.is_none() {
-                watch.alarm_at = Some(lab.now());
-                lab.mark(
-                    None,
-                    format!(
-                        "capacity alarm: {shard} data + indexes at {:.0}% of its memory budget",
-                        alarm.usage(s.working_set()) * 100.0
-                    ),
+            if alarm.fires(s.working_set()) && watch.crossed_at.is_none() {
+                watch.crossed_at = Some(lab.now());
+                let usage = format!(
+                    "{shard} data + indexes at {:.0}% of its memory budget",
+                    alarm.usage(s.working_set()) * 100.0
                 );
+                if watch.alarm_on {
+                    watch.alarm_at = watch.crossed_at;
+                    lab.mark(None, format!("capacity alarm: {usage}"));
+                } else {
+                    lab.mark(None, format!("unwatched (no capacity alarm): {usage}"));
+                }
             }
         }
     }
@@ -594,21 +936,7 @@ async fn sample(
         }
         watch.last_cache = Some(cache);
     }
-    let now = lab.now();
-    let from = now.saturating_sub(scale.window);
-    let snap = reads.snapshot();
-    let (hot, nh) = read_p99(&snap, HOT, from, now);
-    let (cold, nc) = read_p99(&snap, COLD, from, now);
-    lab.sample("shA.read_p99_ms", hot);
-    lab.sample("shB.read_p99_ms", cold);
-    if nh >= 5 && nc >= 5 && hot >= scale.cliff_ratio * cold.max(0.001) && watch.cliff_at.is_none()
-    {
-        watch.cliff_at = Some(now);
-        lab.mark(
-            None,
-            format!("latency cliff: {HOT} p99 {hot:.1} ms vs {COLD} {cold:.1} ms"),
-        );
-    }
+    watch_cliff(lab, reads, scale, watch);
     hot_ws
 }
 
@@ -661,9 +989,7 @@ mod tests {
     }
 
     fn read(shard: &str, at: u64, took: u64) -> Op {
-        Op::ok("read-user")
-            .with_key(shard)
-            .at(ms(at), ms(at + took))
+        Op::ok(READ).with_key(shard).at(ms(at), ms(at + took))
     }
 
     #[test]
@@ -703,7 +1029,7 @@ mod tests {
         // A failure inside the window spoils it.
         let mut ops = h.ops.clone();
         ops.push(
-            Op::fail("read-user", "timeout")
+            Op::fail(READ, "timeout")
                 .with_key(HOT)
                 .at(ms(6000), ms(6001)),
         );
@@ -720,6 +1046,143 @@ mod tests {
     }
 
     #[test]
+    fn the_mitigations_are_the_dossiers() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../postmortems/foursquare-2010-mongodb-shards.toml");
+        let dossier = harness::postmortem::Dossier::load(&path).unwrap();
+        assert_eq!(dossier.mitigation_names(), MITIGATIONS.to_vec());
+    }
+
+    #[test]
+    fn only_adding_a_shard_with_the_alarm_acts_before_the_cliff() {
+        use Moment::*;
+        use Relief::*;
+        assert_eq!(relieve_at(AddShard, true, true), Alarm);
+        // No alarm: the cliff is the first signal.
+        assert_eq!(relieve_at(AddShard, false, true), Cliff);
+        // The alarm without the fix: raised, nothing done before the cliff.
+        assert_eq!(relieve_at(AddShard, true, false), Cliff);
+        assert_eq!(relieve_at(AddShard, false, false), Cliff);
+        for alarm in [true, false] {
+            for fix in [true, false] {
+                assert_eq!(relieve_at(CompactThenFailover, alarm, fix), Cliff);
+            }
+        }
+    }
+
+    #[test]
+    fn the_cliff_holds_from_the_ratio_until_the_restore_threshold() {
+        let (ratio, restore) = (5.0, 15.0);
+        // Enters at 5x the other shard, not below.
+        assert!(!cliff_holds(
+            false,
+            (40.0, 100),
+            (10.0, 100),
+            ratio,
+            restore
+        ));
+        assert!(cliff_holds(false, (50.0, 100), (10.0, 100), ratio, restore));
+        // Holds while between the restore threshold and the ratio...
+        assert!(cliff_holds(true, (30.0, 100), (10.0, 100), ratio, restore));
+        // ...and ends at the restore threshold.
+        assert!(!cliff_holds(true, (15.0, 100), (10.0, 100), ratio, restore));
+        // Too few reads on a side change nothing.
+        assert!(!cliff_holds(false, (500.0, 4), (10.0, 100), ratio, restore));
+        assert!(!cliff_holds(false, (500.0, 100), (10.0, 4), ratio, restore));
+        assert!(cliff_holds(true, (1.0, 4), (10.0, 100), ratio, restore));
+        // A cold side without latency (0 ms) still needs a hot one.
+        assert!(cliff_holds(false, (1.0, 100), (0.0, 100), ratio, restore));
+    }
+
+    #[test]
+    fn shed_reads_are_not_served_reads() {
+        let mut ops: Vec<Op> = (0..50).map(|i| read(HOT, i * 10, 100)).collect();
+        ops.extend((0..50).map(|i| shed(HOT, i * 10 + 5)));
+        let h = History::new(ops);
+        let (p99, n) = read_p99(&h, HOT, ms(0), ms(1000));
+        assert_eq!(n, 50, "only the reads sent");
+        assert!(p99 >= 99.0, "{p99}");
+        assert!(per_shard_latency(&h).keys().all(|k| k.starts_with(HOT)));
+    }
+
+    fn shed(shard: &str, at: u64) -> Op {
+        Op::fail(READ_SHED, "shed")
+            .with_key(shard)
+            .at(ms(at), ms(at))
+    }
+
+    #[test]
+    fn a_window_with_shed_reads_is_not_a_recovery() {
+        // Fast (5 ms) from 0 to 20 s, but reads shed until 8 s.
+        let mut ops = Vec::new();
+        for i in 0..200u64 {
+            let at = i * 100;
+            ops.push(read(HOT, at, 5));
+            if at < 8000 {
+                ops.push(shed(HOT, at + 50));
+            }
+        }
+        let h = History::new(ops);
+        let t = latency_recovered_at(&h, HOT, ms(0), Duration::from_secs(3), 20.0, 5).unwrap();
+        assert!(t >= ms(8000) && t <= ms(8200), "{t:?}");
+        // Shed reads of another shard do not spoil this one's windows.
+        let mut other: Vec<Op> = (0..200u64).map(|i| read(HOT, i * 100, 5)).collect();
+        other.extend((0..80u64).map(|i| shed(COLD, i * 100 + 50)));
+        let t = latency_recovered_at(
+            &History::new(other),
+            HOT,
+            ms(0),
+            Duration::from_secs(3),
+            20.0,
+            5,
+        )
+        .unwrap();
+        assert_eq!(t, ms(0));
+    }
+
+    fn checkin(shard: &str, at: u64, ok: bool) -> Op {
+        let op = if ok {
+            Op::ok(CHECKIN)
+        } else {
+            Op::unknown(CHECKIN, "client timeout")
+        };
+        op.with_key(shard).at(ms(at), ms(at + 5))
+    }
+
+    #[test]
+    fn the_core_service_is_the_hot_shards_checkins_in_every_window() {
+        let w = Duration::from_secs(1);
+        // 10 check-ins a second for 20 s, all acknowledged.
+        let fine: Vec<Op> = (0..200u64).map(|i| checkin(HOT, i * 100, true)).collect();
+        let c = core_service(&History::new(fine.clone()), HOT, ms(0), ms(20_000), w, 0.9);
+        assert_eq!((c.total, c.acknowledged), (200, 200));
+        assert!(c.kept(), "{c:?}");
+        // 3 s of timeouts on the hot shard: down 3 s, not kept.
+        let outage: Vec<Op> = (0..200u64)
+            .map(|i| checkin(HOT, i * 100, !(5000..8000).contains(&(i * 100))))
+            .collect();
+        let c = core_service(
+            &History::new(outage.clone()),
+            HOT,
+            ms(0),
+            ms(20_000),
+            w,
+            0.9,
+        );
+        assert_eq!(c.down, Duration::from_secs(3));
+        assert!(!c.kept());
+        // Outside the span judged, or on another shard, it does not count.
+        let c = core_service(&History::new(outage), HOT, ms(8000), ms(20_000), w, 0.9);
+        assert!(c.kept(), "{c:?}");
+        let mut cold: Vec<Op> = fine;
+        cold.extend((0..30u64).map(|i| checkin(COLD, 5000 + i * 100, false)));
+        assert!(core_service(&History::new(cold), HOT, ms(0), ms(20_000), w, 0.9).kept());
+        // Reads are not check-ins; none recorded is not a kept service.
+        let reads = History::new((0..50).map(|i| read(HOT, i * 10, 1)).collect());
+        assert!(!core_service(&reads, HOT, ms(0), ms(1000), w, 0.9).kept());
+    }
+
+    #[test]
     fn scales_overload_the_cache() {
         for s in [Scale::ci(), Scale::full()] {
             assert!(s.overload > 1.0);
@@ -729,6 +1192,8 @@ mod tests {
             );
             assert!((s.shard_memory as f64) > s.cache_bytes());
             assert!((250..=350).contains(&s.doc_bytes));
+            assert!((0.0..1.0).contains(&s.shed_share) && s.shed_share > 0.0);
+            assert!((0.0..=1.0).contains(&s.core_ratio));
             // The hot shard really is hot under this skew.
             let hot = fixtures::mongo::workload::zipf_share(s.users, s.zipf_s, 0, s.users / 2);
             assert!(hot > 0.8, "{hot}");
