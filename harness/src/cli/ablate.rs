@@ -1,6 +1,6 @@
 //! `incident ablate <incident> [--repeat N]`: which fix bought what. Runs
 //! the after variant with every mitigation the dossier names, then with
-//! each one removed in turn, then with none, `N` times each (through
+//! each one removed in turn, then with none (unless that is the one removal), `N` times each (through
 //! `cargo test` with `INCIDENT_MITIGATIONS`, like any run), and writes the
 //! table, the findings and a picture (`report::ablation`) beside the
 //! incident's report: `<artifacts>/<incident>/ablation.{md,json,svg}`,
@@ -113,11 +113,15 @@ pub fn plan(args: &AblateArgs, root: &Path) -> Result<Plan> {
             env: format!("-{n}"),
         });
     }
-    sets.push(Set {
-        label: "none".into(),
-        removed: None,
-        env: "none".into(),
-    });
+    // With one named mitigation, removing it leaves none: the same set
+    // would run twice under two names.
+    if named.len() > 1 {
+        sets.push(Set {
+            label: "none".into(),
+            removed: None,
+            env: "none".into(),
+        });
+    }
     Ok(Plan {
         incident: entry.name.clone(),
         test_path: entry.test_path.clone(),
@@ -238,6 +242,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.sets.len(), 3, "{:?}", p.sets);
         assert_eq!(p.sets[1].removed.as_deref(), Some("client_backoff"));
+        // One named mitigation: `all - pre_vote` is already `none`, run once.
+        let p = plan(&args("cloudflare_2020_after", &[]), &root()).unwrap();
+        let labels: Vec<&str> = p.sets.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["all", "all - pre_vote"]);
     }
 
     #[test]
