@@ -1,7 +1,8 @@
 //! `incident ablate <incident> [--repeat N]`: which fix bought what. Runs
 //! the after variant with every mitigation the dossier names, then with
-//! each one removed in turn, then with none (unless that is the one removal), `N` times each (through
-//! `cargo test` with `INCIDENT_MITIGATIONS`, like any run), and writes the
+//! each one removed in turn, then with none (unless that is the one
+//! removal), `N` times each (through `cargo test` with
+//! `INCIDENT_MITIGATIONS`, like any run), and writes the
 //! table, the findings and a picture (`report::ablation`) beside the
 //! incident's report: `<artifacts>/<incident>/ablation.{md,json,svg}`,
 //! linked from the HTML index. Each run keeps its own artifacts under
