@@ -64,6 +64,25 @@ fn asked_for(source: &str) -> Vec<String> {
         .collect()
 }
 
+/// A scenario's source: its file, or every file of its module directory
+/// (`scenarios/src/foursquare_2010/`).
+fn source(path: &Path) -> String {
+    if !path.is_dir() {
+        return std::fs::read_to_string(path).unwrap();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: no .rs file", path.display());
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
 #[test]
 fn each_scenarios_mitigations_are_its_dossiers() {
     for (scenario, dossier, listed) in scenarios() {
@@ -73,9 +92,9 @@ fn each_scenarios_mitigations_are_its_dossiers() {
             d.mitigation_names(),
             "scenarios/src/{scenario}.rs MITIGATIONS and postmortems/{dossier}.toml's named after-mitigations differ: name each fix the after variant has in both, in the dossier's order"
         );
-        let source =
-            std::fs::read_to_string(root().join(format!("scenarios/src/{scenario}.rs"))).unwrap();
-        let asked = asked_for(&source);
+        let file = root().join(format!("scenarios/src/{scenario}.rs"));
+        let dir = root().join(format!("scenarios/src/{scenario}"));
+        let asked = asked_for(&source(if file.exists() { &file } else { &dir }));
         for name in &listed {
             assert!(
                 asked.iter().any(|a| a == name),
@@ -97,10 +116,9 @@ fn no_other_scenario_asks_for_a_mitigation_unlisted() {
     for entry in std::fs::read_dir(root().join("scenarios/src")).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        let source = std::fs::read_to_string(&path).unwrap();
         if !listed.contains(&stem.as_str()) {
             assert!(
-                asked_for(&source).is_empty(),
+                asked_for(&source(&path)).is_empty(),
                 "{}: asks the lab for mitigations; add it to scenarios() in this test with its dossier",
                 path.display()
             );
